@@ -1,0 +1,256 @@
+// The event spine: an append-only, HMAC-chained event table written in the same transaction as each change.
+import { createHmac, timingSafeEqual } from "node:crypto";
+import type { Barrier } from "../seal/barrier.js";
+import type { SqlValue, Store, Tx } from "../store/store.js";
+
+export type Role = "admin" | "auditor" | "client" | "peer";
+
+/** Who did it: taken from the verified client certificate (null fields for anonymous/unknown). */
+export interface Actor {
+  cn: string | null;
+  ou: string | null;
+  role: Role | null;
+  serial: string | null;
+  address: string | null;
+}
+
+export type Outcome = "success" | "denied" | "error";
+
+export interface AuditInput {
+  actor: Actor | null;
+  action: string;
+  target?: { name?: string | null; version?: number | null };
+  outcome: Outcome;
+  reason?: string | null;
+  requestId?: string | null;
+  /** Non-secret details only (never key material, plaintext, shares or passphrases). */
+  detail?: Record<string, unknown>;
+}
+
+export interface AuditEvent {
+  seq: number;
+  time: string;
+  node: string;
+  actor: Actor;
+  action: string;
+  target: { name: string | null; version: number | null };
+  outcome: Outcome;
+  reason: string | null;
+  requestId: string | null;
+  detail: Record<string, unknown> | null;
+}
+
+interface EventRow {
+  seq: number;
+  time: string;
+  node: string;
+  actor_cn: string | null;
+  actor_ou: string | null;
+  actor_role: string | null;
+  actor_serial: string | null;
+  actor_address: string | null;
+  action: string;
+  target_name: string | null;
+  target_version: number | null;
+  outcome: string;
+  reason: string | null;
+  request_id: string | null;
+  detail: string | null;
+  mac: string | null;
+}
+
+export interface AuditFilter {
+  from?: string;
+  to?: string;
+  actor?: string;
+  key?: string;
+  action?: string;
+  outcome?: Outcome;
+  /** Return events with seq greater than this (cursor). */
+  after?: number;
+  limit?: number;
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  checked: number;
+  firstBroken: number | null;
+}
+
+const COLUMNS =
+  "seq, time, node, actor_cn, actor_ou, actor_role, actor_serial, actor_address, action, target_name, target_version, outcome, reason, request_id, detail, mac";
+
+/** The bytes the MAC covers: the previous MAC and every column but the MAC, in a fixed order. */
+function macInput(prev: string, r: Omit<EventRow, "mac">): string {
+  return JSON.stringify([
+    prev,
+    r.seq,
+    r.time,
+    r.node,
+    r.actor_cn,
+    r.actor_ou,
+    r.actor_role,
+    r.actor_serial,
+    r.actor_address,
+    r.action,
+    r.target_name,
+    r.target_version,
+    r.outcome,
+    r.reason,
+    r.request_id,
+    r.detail,
+  ]);
+}
+
+export class AuditLog {
+  private queue: { ev: AuditInput; resolve: () => void; reject: (e: unknown) => void }[] = [];
+  private flushing = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly barrier: Barrier,
+    private readonly node: string,
+    private readonly clock: () => Date,
+  ) {
+    barrier.onUnseal(() => this.chainPending());
+  }
+
+  private mac(prev: string, row: Omit<EventRow, "mac">): string {
+    return createHmac("sha256", this.barrier.auditKey()).update(macInput(prev, row)).digest("hex");
+  }
+
+  /** Appends one event inside `tx` (the caller's transaction, so the event commits with the change). */
+  async append(tx: Tx, ev: AuditInput): Promise<number> {
+    const last = await tx.get<{ seq: number; mac: string | null }>("SELECT seq, mac FROM events ORDER BY seq DESC LIMIT 1");
+    const row: Omit<EventRow, "mac"> = {
+      seq: (last?.seq ?? 0) + 1,
+      time: this.clock().toISOString(),
+      node: this.node,
+      actor_cn: ev.actor?.cn ?? null,
+      actor_ou: ev.actor?.ou ?? null,
+      actor_role: ev.actor?.role ?? null,
+      actor_serial: ev.actor?.serial ?? null,
+      actor_address: ev.actor?.address ?? null,
+      action: ev.action,
+      target_name: ev.target?.name ?? null,
+      target_version: ev.target?.version ?? null,
+      outcome: ev.outcome,
+      reason: ev.reason ? ev.reason.slice(0, 500) : null,
+      request_id: ev.requestId ?? null,
+      detail: ev.detail ? JSON.stringify(ev.detail) : null,
+    };
+    // While sealed there is no MAC key: the row is written unchained and chained at unseal (chainPending).
+    const mac = this.barrier.sealed || (last && last.mac === null) ? null : this.mac(last?.mac ?? "", row);
+    const values = Object.values({ ...row, mac }) as SqlValue[];
+    await tx.run(`INSERT INTO events (${COLUMNS}) VALUES (${values.map((_, i) => `$${i + 1}`).join(", ")})`, values);
+    return row.seq;
+  }
+
+  /** Appends an event for a read or a refusal; resolves once it is committed (group commit). */
+  record(ev: AuditInput): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ev, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, 1000);
+      try {
+        await this.store.atomic(async (tx) => {
+          for (const item of batch) await this.append(tx, item.ev);
+        });
+        for (const item of batch) item.resolve();
+      } catch (e) {
+        for (const item of batch) item.reject(e);
+      }
+    }
+    this.flushing = false;
+  }
+
+  /** Chains events written while sealed, in sequence order. */
+  async chainPending(): Promise<void> {
+    await this.store.atomic(async (tx) => {
+      const first = await tx.get<{ seq: number }>("SELECT MIN(seq) AS seq FROM events WHERE mac IS NULL");
+      if (first?.seq == null) return;
+      const prev = await tx.get<{ mac: string | null }>("SELECT mac FROM events WHERE seq = $1", [first.seq - 1]);
+      let prevMac = prev?.mac ?? "";
+      const rows = await tx.all<EventRow>(`SELECT ${COLUMNS} FROM events WHERE seq >= $1 ORDER BY seq`, [first.seq]);
+      for (const r of rows) {
+        if (r.mac !== null) break;
+        prevMac = this.mac(prevMac, r);
+        await tx.run("UPDATE events SET mac = $1 WHERE seq = $2", [prevMac, r.seq]);
+      }
+    });
+  }
+
+  async query(f: AuditFilter): Promise<{ events: AuditEvent[]; next: number | null }> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    const add = (sql: string, v: SqlValue) => {
+      params.push(v);
+      where.push(sql.replace("?", `$${params.length}`));
+    };
+    if (f.after !== undefined) add("seq > ?", f.after);
+    if (f.from) add("time >= ?", f.from);
+    if (f.to) add("time < ?", f.to);
+    if (f.actor) add("actor_cn = ?", f.actor);
+    if (f.key) add("target_name = ?", f.key);
+    if (f.action) add("action = ?", f.action);
+    if (f.outcome) add("outcome = ?", f.outcome);
+    const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
+    params.push(limit + 1);
+    const rows = await this.store.all<EventRow>(
+      `SELECT ${COLUMNS} FROM events ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq LIMIT $${params.length}`,
+      params,
+    );
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit).map(toEvent);
+    return { events: page, next: more ? page[page.length - 1].seq : null };
+  }
+
+  /** Recomputes the chain; reports the first sequence number that is missing, altered or unchained. */
+  async verify(): Promise<VerifyResult> {
+    let prevMac = "";
+    let expected = 1;
+    let checked = 0;
+    for (;;) {
+      const rows = await this.store.all<EventRow>(`SELECT ${COLUMNS} FROM events WHERE seq >= $1 ORDER BY seq LIMIT 2000`, [expected]);
+      if (rows.length === 0) return { ok: true, checked, firstBroken: null };
+      for (const r of rows) {
+        if (Number(r.seq) !== expected) return { ok: false, checked, firstBroken: expected };
+        const want = Buffer.from(this.mac(prevMac, r), "hex");
+        const got = Buffer.from(r.mac ?? "", "hex");
+        if (got.length !== want.length || !timingSafeEqual(got, want)) return { ok: false, checked, firstBroken: expected };
+        prevMac = r.mac as string;
+        checked++;
+        expected++;
+      }
+    }
+  }
+}
+
+function toEvent(r: EventRow): AuditEvent {
+  return {
+    seq: Number(r.seq),
+    time: r.time,
+    node: r.node,
+    actor: {
+      cn: r.actor_cn,
+      ou: r.actor_ou,
+      role: r.actor_role as Role | null,
+      serial: r.actor_serial,
+      address: r.actor_address,
+    },
+    action: r.action,
+    target: { name: r.target_name, version: r.target_version },
+    outcome: r.outcome as Outcome,
+    reason: r.reason,
+    requestId: r.request_id,
+    detail: r.detail ? (JSON.parse(r.detail) as Record<string, unknown>) : null,
+  };
+}

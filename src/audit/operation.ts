@@ -1,0 +1,77 @@
+// Runs one service operation so that exactly one audit event records it: success, denial or error.
+import { isStrongroomError } from "../errors/registry.js";
+import type { Store, Tx } from "../store/store.js";
+import type { Actor, AuditInput, AuditLog } from "./audit-log.js";
+
+/** Who asks and under which request id; every service call takes one. */
+export interface Ctx {
+  actor: Actor;
+  requestId: string;
+}
+
+const AUDITED = Symbol("strongroom.audited");
+
+/** True when a service already recorded this error's audit event (transports must not record it again). */
+export const wasAudited = (e: unknown): boolean => typeof e === "object" && e !== null && AUDITED in e;
+
+export class OpScope {
+  target: { name?: string | null; version?: number | null };
+  detail: Record<string, unknown> | undefined;
+  committed = false;
+  constructor(
+    private readonly audit: AuditLog,
+    private readonly ctx: Ctx,
+    private readonly action: string,
+    target: { name?: string | null; version?: number | null },
+  ) {
+    this.target = { ...target };
+  }
+
+  event(outcome: AuditInput["outcome"], reason?: string): AuditInput {
+    return {
+      actor: this.ctx.actor,
+      action: this.action,
+      target: this.target,
+      outcome,
+      reason,
+      requestId: this.ctx.requestId,
+      detail: this.detail,
+    };
+  }
+
+  /** Applies a change and appends its success event in the same transaction. */
+  async commit<T>(store: Store, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    const result = await store.atomic(async (tx) => {
+      const value = await fn(tx);
+      await this.audit.append(tx, this.event("success"));
+      return value;
+    });
+    this.committed = true;
+    return result;
+  }
+}
+
+export async function audited<T>(
+  audit: AuditLog,
+  ctx: Ctx,
+  action: string,
+  target: { name?: string | null; version?: number | null },
+  fn: (op: OpScope) => Promise<T>,
+): Promise<T> {
+  const op = new OpScope(audit, ctx, action, target);
+  let result: T;
+  try {
+    result = await fn(op);
+  } catch (e) {
+    if (!wasAudited(e)) {
+      const known = isStrongroomError(e);
+      const outcome = known && e.code === "forbidden" ? "denied" : "error";
+      await audit.record(op.event(outcome, known ? `${e.code}: ${e.message}` : "internal error"));
+      if (typeof e === "object" && e !== null) Object.defineProperty(e, AUDITED, { value: true });
+    }
+    throw e;
+  }
+  // Reads are group-committed: the reply waits until their event is durable.
+  if (!op.committed) await audit.record(op.event("success"));
+  return result;
+}

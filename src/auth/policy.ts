@@ -1,0 +1,59 @@
+// Access policy: which identity may do which operation on which key (roles, ownership, per-key and default policy).
+import { fail } from "../errors/registry.js";
+import type { Identity } from "./identity.js";
+
+/** Operations that use a key (key material or on-board cryptography). */
+export const USE_OPERATIONS = ["material", "encrypt", "decrypt", "rewrap", "datakey", "sign", "verify", "hmac"] as const;
+export type UseOperation = (typeof USE_OPERATIONS)[number];
+/** Operations that manage a key's lifecycle or metadata. */
+export type ManageOperation = "read" | "update" | "rotate" | "revoke" | "delete";
+export type KeyOperation = UseOperation | ManageOperation;
+
+export interface KeyPolicy {
+  users: string[];
+  groups: string[];
+  /** Use operations granted to the listed users/groups; empty = all of them. */
+  operations: UseOperation[];
+}
+
+/** The system default for keys without their own users/groups. */
+export type DefaultPolicy = "any-authenticated" | "owner-only" | { users: string[]; groups: string[] };
+
+export interface PolicySubject {
+  name: string;
+  owner: string;
+  policy: KeyPolicy;
+}
+
+const isUse = (op: KeyOperation): op is UseOperation => (USE_OPERATIONS as readonly string[]).includes(op);
+
+/** Whether `id` (a client) is granted by a users/groups list. Listed users OR members of listed groups. */
+function listed(id: Identity, users: string[], groups: string[]): boolean {
+  return users.includes(id.cn) || groups.includes(id.ou);
+}
+
+/** Decides, or throws `forbidden` with the reason (the caller audits it). */
+export function authorizeKey(id: Identity, op: KeyOperation, key: PolicySubject, dflt: DefaultPolicy): void {
+  const deny = (why: string): never => fail("forbidden", { detail: why });
+  if (id.role === "admin") {
+    // Separation of duties: the security officer manages keys but never sees key material or plaintext.
+    if (isUse(op)) deny(`role admin may not ${op}: admins manage keys but never use them`);
+    return;
+  }
+  if (id.role !== "client") deny(`role ${id.role} may not ${op === "read" ? "read keys" : op} keys`);
+  if (key.owner === id.cn) return;
+  if (!isUse(op) && op !== "read") deny(`only the owner of key '${key.name}' or an admin may ${op} it`);
+  const p = key.policy;
+  let granted: boolean;
+  if (p.users.length > 0 || p.groups.length > 0) granted = listed(id, p.users, p.groups);
+  else if (dflt === "any-authenticated") granted = true;
+  else if (dflt === "owner-only") granted = false;
+  else granted = listed(id, dflt.users, dflt.groups);
+  if (!granted) deny(`'${id.cn}' is not allowed to use key '${key.name}'`);
+  if (isUse(op) && p.operations.length > 0 && !p.operations.includes(op)) deny(`key '${key.name}' policy does not allow ${op}`);
+}
+
+/** Role gate for non-key resources. */
+export function requireRole(id: Identity, roles: Identity["role"][], what: string): void {
+  if (!roles.includes(id.role)) fail("forbidden", { detail: `role ${id.role} may not ${what}` });
+}

@@ -1,0 +1,99 @@
+// The single error registry: each code has an HTTP status, a KMIP Result Reason and a message template.
+
+/** KMIP Result Reason names (KMIP 1.4 §9.1.3.2.29); the KMIP layer maps them to enumeration values. */
+export type KmipReason =
+  | "Item Not Found"
+  | "Response Too Large"
+  | "Authentication Not Successful"
+  | "Invalid Message"
+  | "Operation Not Supported"
+  | "Missing Data"
+  | "Invalid Field"
+  | "Feature Not Supported"
+  | "Operation Canceled By Requester"
+  | "Cryptographic Failure"
+  | "Illegal Operation"
+  | "Permission Denied"
+  | "Object archived"
+  | "Index Out of Bounds"
+  | "Application Namespace Not Supported"
+  | "Key Format Type Not Supported"
+  | "Key Compression Type Not Supported"
+  | "Encoding Option Error"
+  | "Key Value Not Present"
+  | "Attestation Required"
+  | "Attestation Failed"
+  | "Sensitive"
+  | "Not Extractable"
+  | "Object Already Exists"
+  | "General Failure";
+
+interface ErrorDef {
+  status: number;
+  kmip: KmipReason;
+  message: string;
+}
+
+const def = (status: number, kmip: KmipReason, message: string): ErrorDef => ({ status, kmip, message });
+
+/** Every error the server can report. Messages use {placeholders} filled from the error's params. */
+export const ERRORS = {
+  bad_request: def(400, "Invalid Message", "{detail}"),
+  invalid_json: def(400, "Invalid Message", "request body is not valid JSON"),
+  validation: def(400, "Invalid Field", "{detail}"),
+  body_too_large: def(413, "Response Too Large", "request body exceeds {limit} bytes"),
+  unsupported_media_type: def(415, "Invalid Message", "content type must be {expected}"),
+  not_found: def(404, "Item Not Found", "{what} not found"),
+  route_not_found: def(404, "Operation Not Supported", "no such endpoint: {method} {path}"),
+  method_not_allowed: def(405, "Operation Not Supported", "method {method} not allowed on {path}"),
+  key_not_found: def(404, "Item Not Found", "key '{name}' not found"),
+  version_not_found: def(404, "Item Not Found", "key '{name}' has no version {version}"),
+  key_exists: def(409, "Object Already Exists", "a key named '{name}' already exists"),
+  invalid_state: def(409, "Illegal Operation", "{detail}"),
+  rotation_disabled: def(409, "Illegal Operation", "key '{name}' has rotation mode 'none'; rotate is refused"),
+  wrong_key_type: def(400, "Illegal Operation", "key '{name}' of type {type} does not support {operation}"),
+  unauthenticated: def(401, "Authentication Not Successful", "a client certificate issued by this server's CA is required"),
+  cert_revoked: def(401, "Authentication Not Successful", "the client certificate has been revoked"),
+  cert_unknown: def(401, "Authentication Not Successful", "the client certificate is not registered with this server"),
+  forbidden: def(403, "Permission Denied", "{detail}"),
+  sealed: def(503, "General Failure", "the server is sealed; submit unseal shares first"),
+  already_unsealed: def(409, "Illegal Operation", "the server is already unsealed"),
+  invalid_share: def(400, "Invalid Field", "{detail}"),
+  duplicate_share: def(409, "Invalid Field", "this unseal share was already submitted"),
+  unseal_failed: def(400, "Authentication Not Successful", "{detail}"),
+  decrypt_failed: def(400, "Cryptographic Failure", "decryption failed: ciphertext or context is invalid or was tampered with"),
+  invalid_ciphertext: def(400, "Invalid Field", "{detail}"),
+  cert_not_found: def(404, "Item Not Found", "certificate '{serial}' not found"),
+  invalid_csr: def(400, "Invalid Field", "invalid CSR: {detail}"),
+  internal: def(500, "General Failure", "internal error; quote request id {requestId} to the operator"),
+} as const satisfies Record<string, ErrorDef>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** The one error type services throw; transports map it by code, never by message text. */
+export class StrongroomError extends Error {
+  readonly code: ErrorCode;
+  readonly params: Record<string, string | number>;
+  constructor(code: ErrorCode, params: Record<string, string | number> = {}) {
+    super(render(ERRORS[code].message, params));
+    this.name = "StrongroomError";
+    this.code = code;
+    this.params = params;
+  }
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+  get kmipReason(): KmipReason {
+    return ERRORS[this.code].kmip;
+  }
+}
+
+function render(template: string, params: Record<string, string | number>): string {
+  return template.replace(/\{(\w+)\}/g, (_, k: string) => (k in params ? String(params[k]) : `{${k}}`));
+}
+
+export const fail = (code: ErrorCode, params?: Record<string, string | number>): never => {
+  throw new StrongroomError(code, params);
+};
+
+export const isStrongroomError = (e: unknown): e is StrongroomError => e instanceof StrongroomError;

@@ -1,0 +1,123 @@
+// Key and version rows, their JSON shape, and the state rules shared by lifecycle and crypto operations.
+import type { KeyPolicy } from "../auth/policy.js";
+import type { KeyType } from "../crypto/keygen.js";
+
+/** KMIP object states (KMIP 1.4 §3.22). */
+export type KeyState = "Pre-Active" | "Active" | "Deactivated" | "Compromised" | "Destroyed" | "Destroyed Compromised";
+
+export interface Rotation {
+  mode: "auto" | "manual" | "none";
+  periodDays?: number;
+}
+
+export const REVOCATION_REASONS = [
+  "unspecified",
+  "key-compromise",
+  "ca-compromise",
+  "affiliation-changed",
+  "superseded",
+  "cessation-of-operation",
+  "privilege-withdrawn",
+] as const;
+export type RevocationReason = (typeof REVOCATION_REASONS)[number];
+
+export interface KeyRow {
+  name: string;
+  type: KeyType;
+  owner: string;
+  description: string;
+  current_version: number;
+  rotation: string;
+  policy: string;
+  exportable: number;
+  created_at: string;
+  updated_at: string;
+  next_rotation_at: string | null;
+  deletion_at: string | null;
+  destroyed_at: string | null;
+}
+
+export interface ObjectRow {
+  id: string;
+  name: string;
+  version: number;
+  type: KeyType;
+  state: KeyState;
+  attributes: string;
+  material: Buffer | null;
+  public_key: Buffer | null;
+  kek_id: number | null;
+  created_at: string;
+  activated_at: string | null;
+  deactivated_at: string | null;
+  compromised_at: string | null;
+  destroyed_at: string | null;
+  revocation_reason: string | null;
+}
+
+export interface VersionView {
+  version: number;
+  id: string;
+  state: KeyState;
+  createdAt: string;
+  activatedAt: string | null;
+  deactivatedAt: string | null;
+  compromisedAt: string | null;
+  destroyedAt: string | null;
+  revocationReason: string | null;
+}
+
+export interface KeyView {
+  name: string;
+  type: KeyType;
+  state: KeyState;
+  currentVersion: number;
+  versions: VersionView[];
+  rotation: Rotation;
+  policy: KeyPolicy;
+  owner: string;
+  description: string;
+  exportable: boolean;
+  createdAt: string;
+  updatedAt: string;
+  nextRotationAt: string | null;
+  deletionScheduledAt: string | null;
+  destroyedAt: string | null;
+}
+
+export const versionView = (o: ObjectRow): VersionView => ({
+  version: o.version,
+  id: o.id,
+  state: o.state,
+  createdAt: o.created_at,
+  activatedAt: o.activated_at,
+  deactivatedAt: o.deactivated_at,
+  compromisedAt: o.compromised_at,
+  destroyedAt: o.destroyed_at,
+  revocationReason: o.revocation_reason,
+});
+
+export function keyView(k: KeyRow, versions: ObjectRow[]): KeyView {
+  const current = versions.find((v) => v.version === k.current_version);
+  return {
+    name: k.name,
+    type: k.type,
+    state: current?.state ?? "Destroyed",
+    currentVersion: k.current_version,
+    versions: versions.map(versionView),
+    rotation: JSON.parse(k.rotation) as Rotation,
+    policy: JSON.parse(k.policy) as KeyPolicy,
+    owner: k.owner,
+    description: k.description,
+    exportable: k.exportable === 1,
+    createdAt: k.created_at,
+    updatedAt: k.updated_at,
+    nextRotationAt: k.next_rotation_at,
+    deletionScheduledAt: k.deletion_at,
+    destroyedAt: k.destroyed_at,
+  };
+}
+
+/** KMIP: only Active objects may protect (encrypt, sign, MAC); Deactivated and Compromised may still process. */
+export const canProtect = (s: KeyState): boolean => s === "Active";
+export const canProcess = (s: KeyState): boolean => s === "Active" || s === "Deactivated" || s === "Compromised";

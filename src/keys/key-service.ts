@@ -1,0 +1,452 @@
+// Key lifecycle: create, list, show, update, rotate, revoke, scheduled destruction, rollover — each audited.
+import { randomUUID } from "node:crypto";
+import type { AuditLog } from "../audit/audit-log.js";
+import { audited, type Ctx } from "../audit/operation.js";
+import { type AuthCtx, type Identity, SYSTEM_ACTOR } from "../auth/identity.js";
+import { authorizeKey, type DefaultPolicy, type KeyOperation, type KeyPolicy } from "../auth/policy.js";
+import { generateKey, type KeyType, keyFamily, privateKeyFromDer } from "../crypto/keygen.js";
+import { Lru } from "../crypto/lru.js";
+import { fail } from "../errors/registry.js";
+import type { Barrier } from "../seal/barrier.js";
+import type { SqlValue, Store, Tx } from "../store/store.js";
+import {
+  type KeyRow,
+  type KeyState,
+  type KeyView,
+  keyView,
+  type ObjectRow,
+  type RevocationReason,
+  type Rotation,
+} from "./key-model.js";
+import { nextRollover } from "./rollover.js";
+
+export interface KeyServiceDeps {
+  store: Store;
+  barrier: Barrier;
+  audit: AuditLog;
+  clock: () => Date;
+  defaultPolicy: DefaultPolicy;
+  timeZone: string;
+  /** How many unwrapped versions to keep in memory (LRU; evicted material is zeroed). */
+  cacheSize?: number;
+}
+
+export interface CreateKeyRequest {
+  name: string;
+  type: KeyType;
+  rotation?: Rotation;
+  policy?: Partial<KeyPolicy>;
+  description?: string;
+  exportable?: boolean;
+}
+
+export interface UpdateKeyRequest {
+  rotation?: Rotation;
+  policy?: Partial<KeyPolicy>;
+  description?: string;
+  exportable?: boolean;
+}
+
+export interface ListKeysRequest {
+  prefix?: string;
+  state?: KeyState;
+  type?: KeyType;
+  cursor?: string;
+  limit?: number;
+}
+
+export interface KeySummary {
+  name: string;
+  type: KeyType;
+  state: KeyState;
+  currentVersion: number;
+  owner: string;
+  createdAt: string;
+  deletionScheduledAt: string | null;
+}
+
+interface PreparedVersion {
+  id: string;
+  kekId: number;
+  blob: Buffer;
+  publicKey: Buffer | null;
+}
+
+/** Unwrapped material of one version, kept in the LRU. */
+export interface Unwrapped {
+  secret: Buffer;
+  privateKey?: ReturnType<typeof privateKeyFromDer>;
+}
+
+const KEY_COLUMNS =
+  "name, type, owner, description, current_version, rotation, policy, exportable, created_at, updated_at, next_rotation_at, deletion_at, destroyed_at";
+const OBJECT_COLUMNS =
+  "id, name, version, type, state, attributes, material, public_key, kek_id, created_at, activated_at, deactivated_at, compromised_at, destroyed_at, revocation_reason";
+
+const normPolicy = (p: Partial<KeyPolicy> | undefined): KeyPolicy => ({
+  users: [...new Set(p?.users ?? [])],
+  groups: [...new Set(p?.groups ?? [])],
+  operations: [...new Set(p?.operations ?? [])],
+});
+
+export class KeyService {
+  readonly cache: Lru<string, Unwrapped>;
+
+  constructor(readonly deps: KeyServiceDeps) {
+    this.cache = new Lru<string, Unwrapped>(deps.cacheSize ?? 10000, (u) => u.secret.fill(0));
+    deps.barrier.onUnseal(async () => this.cache.clear());
+  }
+
+  private now(): string {
+    return this.deps.clock().toISOString();
+  }
+
+  private nextRotationAt(rotation: Rotation, created: string): string | null {
+    if (rotation.mode !== "auto" || !rotation.periodDays) return null;
+    return nextRollover(new Date(created), rotation.periodDays, this.deps.timeZone).toISOString();
+  }
+
+  // ---- reads shared with the crypto service ----
+
+  async findKey(db: Store | Tx, name: string): Promise<KeyRow> {
+    const k = await db.get<KeyRow>(`SELECT ${KEY_COLUMNS} FROM keys WHERE name = $1`, [name]);
+    if (!k) return fail("key_not_found", { name });
+    return k;
+  }
+
+  async findVersions(db: Store | Tx, name: string): Promise<ObjectRow[]> {
+    return db.all<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE name = $1 ORDER BY version`, [name]);
+  }
+
+  async findVersion(db: Store | Tx, key: KeyRow, version?: number): Promise<ObjectRow> {
+    const v = version ?? key.current_version;
+    const o = await db.get<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE name = $1 AND version = $2`, [key.name, v]);
+    if (!o) return fail("version_not_found", { name: key.name, version: v });
+    return o;
+  }
+
+  authorize(id: Identity, op: KeyOperation, key: KeyRow): void {
+    authorizeKey(id, op, { name: key.name, owner: key.owner, policy: JSON.parse(key.policy) as KeyPolicy }, this.deps.defaultPolicy);
+  }
+
+  /** The version's material, unwrapped through the barrier and cached. Destroyed versions have none. */
+  unwrapped(o: ObjectRow): Unwrapped {
+    const hit = this.cache.get(o.id);
+    if (hit) return hit;
+    if (!o.material || o.kek_id === null) return fail("invalid_state", { detail: `version ${o.version} of '${o.name}' is destroyed` });
+    const secret = this.deps.barrier.unwrap(o.id, o.kek_id, o.material);
+    const fam = keyFamily(o.type);
+    const u: Unwrapped = { secret, privateKey: fam === "rsa" || fam === "ec" ? privateKeyFromDer(secret) : undefined };
+    this.cache.set(o.id, u);
+    return u;
+  }
+
+  // ---- lifecycle ----
+
+  /**
+   * Generates and wraps fresh material for a new version. Done outside any transaction: RSA-4096
+   * generation takes a second and must not hold the write lock.
+   */
+  private async prepareVersion(type: KeyType): Promise<PreparedVersion> {
+    const gen = await generateKey(type);
+    const id = randomUUID();
+    try {
+      return { id, ...this.deps.barrier.wrap(id, gen.secret), publicKey: gen.publicKey };
+    } finally {
+      gen.secret.fill(0);
+    }
+  }
+
+  private async insertVersion(tx: Tx, name: string, type: KeyType, version: number, p: PreparedVersion, now: string): Promise<void> {
+    await tx.run(
+      `INSERT INTO objects (id, name, version, type, state, attributes, material, public_key, kek_id, created_at, activated_at)
+       VALUES ($1, $2, $3, $4, 'Active', '{}', $5, $6, $7, $8, $8)`,
+      [p.id, name, version, type, p.blob, p.publicKey, p.kekId, now],
+    );
+  }
+
+  async create(ctx: AuthCtx, req: CreateKeyRequest): Promise<KeyView> {
+    return audited(this.deps.audit, ctx, "key.create", { name: req.name, version: 1 }, async (op) => {
+      if (ctx.actor.role !== "admin" && ctx.actor.role !== "client") fail("forbidden", { detail: `role ${ctx.actor.role} may not create keys` });
+      const rotation = req.rotation ?? { mode: "manual" };
+      const policy = normPolicy(req.policy);
+      op.detail = { type: req.type };
+      const now = this.now();
+      const prepared = await this.prepareVersion(req.type);
+      await op.commit(this.deps.store, async (tx) => {
+        if (await tx.get("SELECT name FROM keys WHERE name = $1", [req.name])) fail("key_exists", { name: req.name });
+        await tx.run(
+          `INSERT INTO keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $8, $9, NULL, NULL)`,
+          [
+            req.name,
+            req.type,
+            ctx.actor.cn,
+            req.description ?? "",
+            JSON.stringify(rotation),
+            JSON.stringify(policy),
+            req.exportable === false ? 0 : 1,
+            now,
+            this.nextRotationAt(rotation, now),
+          ],
+        );
+        await this.insertVersion(tx, req.name, req.type, 1, prepared, now);
+      });
+      return this.view(this.deps.store, req.name);
+    });
+  }
+
+  private async view(db: Store | Tx, name: string): Promise<KeyView> {
+    const k = await this.findKey(db, name);
+    return keyView(k, await this.findVersions(db, name));
+  }
+
+  async get(ctx: AuthCtx, name: string): Promise<KeyView> {
+    return audited(this.deps.audit, ctx, "key.read", { name }, async () => {
+      const k = await this.findKey(this.deps.store, name);
+      this.authorize(ctx.actor, "read", k);
+      return keyView(k, await this.findVersions(this.deps.store, name));
+    });
+  }
+
+  async list(ctx: AuthCtx, req: ListKeysRequest): Promise<{ keys: KeySummary[]; next: string | null }> {
+    return audited(this.deps.audit, ctx, "key.list", {}, async (op) => {
+      if (ctx.actor.role !== "admin" && ctx.actor.role !== "client") fail("forbidden", { detail: `role ${ctx.actor.role} may not list keys` });
+      const where: string[] = [];
+      const params: SqlValue[] = [];
+      const add = (sql: string, ...v: SqlValue[]) => {
+        let s = sql;
+        for (const x of v) {
+          params.push(x);
+          s = s.replace("?", `$${params.length}`);
+        }
+        where.push(s);
+      };
+      if (req.cursor) add("k.name > ?", req.cursor);
+      if (req.prefix) {
+        // A range on the primary key (names are ASCII), so a sparse prefix does not scan the table.
+        const upper = req.prefix.slice(0, -1) + String.fromCharCode(req.prefix.charCodeAt(req.prefix.length - 1) + 1);
+        add("k.name >= ? AND k.name < ?", req.prefix, upper);
+      }
+      if (req.type) add("k.type = ?", req.type);
+      if (req.state) add("o.state = ?", req.state);
+      const limit = Math.min(Math.max(req.limit ?? 100, 1), 1000);
+      params.push(limit + 1);
+      const rows = await this.deps.store.all<KeyRow & { state: KeyState }>(
+        `SELECT k.name, k.type, k.owner, k.policy, k.current_version, k.created_at, k.deletion_at, o.state
+           FROM keys k JOIN objects o ON o.name = k.name AND o.version = k.current_version
+          ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY k.name LIMIT $${params.length}`,
+        params,
+      );
+      const more = rows.length > limit;
+      const page = rows.slice(0, limit);
+      const visible = page.filter((k) => {
+        try {
+          this.authorize(ctx.actor, "read", k);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+      op.detail = { returned: visible.length };
+      return {
+        keys: visible.map((k) => ({
+          name: k.name,
+          type: k.type,
+          state: k.state,
+          currentVersion: k.current_version,
+          owner: k.owner,
+          createdAt: k.created_at,
+          deletionScheduledAt: k.deletion_at,
+        })),
+        next: more ? page[page.length - 1].name : null,
+      };
+    });
+  }
+
+  async update(ctx: AuthCtx, name: string, req: UpdateKeyRequest): Promise<KeyView> {
+    return audited(this.deps.audit, ctx, "key.update", { name }, async (op) => {
+      op.detail = { fields: Object.keys(req).filter((f) => (req as Record<string, unknown>)[f] !== undefined) };
+      await op.commit(this.deps.store, async (tx) => {
+        const k = await this.findKey(tx, name);
+        this.authorize(ctx.actor, "update", k);
+        if (k.destroyed_at) fail("invalid_state", { detail: `key '${name}' is destroyed` });
+        const rotation = req.rotation ?? (JSON.parse(k.rotation) as Rotation);
+        const policy = req.policy ? normPolicy({ ...(JSON.parse(k.policy) as KeyPolicy), ...req.policy }) : JSON.parse(k.policy);
+        const current = await this.findVersion(tx, k);
+        await tx.run(
+          "UPDATE keys SET rotation = $1, policy = $2, description = $3, exportable = $4, next_rotation_at = $5, updated_at = $6 WHERE name = $7",
+          [
+            JSON.stringify(rotation),
+            JSON.stringify(policy),
+            req.description ?? k.description,
+            req.exportable === undefined ? k.exportable : req.exportable ? 1 : 0,
+            this.nextRotationAt(rotation, current.created_at),
+            this.now(),
+            name,
+          ],
+        );
+      });
+      return this.view(this.deps.store, name);
+    });
+  }
+
+  /** Adds version n+1 and makes it current; shared by manual rotate and automatic rollover. */
+  private async rotateIn(tx: Tx, k: KeyRow, p: PreparedVersion, now: string): Promise<number> {
+    if (k.destroyed_at) fail("invalid_state", { detail: `key '${k.name}' is destroyed` });
+    if (k.deletion_at) fail("invalid_state", { detail: `key '${k.name}' is scheduled for destruction; cancel the deletion first` });
+    const version = k.current_version + 1;
+    await this.insertVersion(tx, k.name, k.type, version, p, now);
+    const rotation = JSON.parse(k.rotation) as Rotation;
+    await tx.run("UPDATE keys SET current_version = $1, next_rotation_at = $2, updated_at = $3 WHERE name = $4", [
+      version,
+      this.nextRotationAt(rotation, now),
+      now,
+      k.name,
+    ]);
+    return version;
+  }
+
+  async rotate(ctx: AuthCtx, name: string): Promise<KeyView> {
+    return audited(this.deps.audit, ctx, "key.rotate", { name }, async (op) => {
+      const k = await this.findKey(this.deps.store, name);
+      this.authorize(ctx.actor, "rotate", k);
+      if ((JSON.parse(k.rotation) as Rotation).mode === "none") fail("rotation_disabled", { name });
+      op.target.version = k.current_version + 1;
+      const prepared = await this.prepareVersion(k.type);
+      await op.commit(this.deps.store, async (tx) => {
+        const fresh = await this.findKey(tx, name);
+        if (fresh.current_version !== k.current_version) fail("invalid_state", { detail: "key changed concurrently; retry" });
+        await this.rotateIn(tx, fresh, prepared, this.now());
+      });
+      return this.view(this.deps.store, name);
+    });
+  }
+
+  async revoke(ctx: AuthCtx, name: string, req: { reason: RevocationReason; version?: number; message?: string }): Promise<KeyView> {
+    return audited(this.deps.audit, ctx, "key.revoke", { name, version: req.version ?? null }, async (op) => {
+      op.detail = { reason: req.reason };
+      await op.commit(this.deps.store, async (tx) => {
+        const k = await this.findKey(tx, name);
+        this.authorize(ctx.actor, "revoke", k);
+        const versions = req.version !== undefined ? [await this.findVersion(tx, k, req.version)] : await this.findVersions(tx, name);
+        const compromise = req.reason === "key-compromise" || req.reason === "ca-compromise";
+        const now = this.now();
+        let changed = 0;
+        for (const o of versions) {
+          if (o.state === "Destroyed" || o.state === "Destroyed Compromised") {
+            if (req.version !== undefined) fail("invalid_state", { detail: `version ${o.version} of '${name}' is destroyed` });
+            continue;
+          }
+          if (compromise) {
+            if (o.state === "Compromised") continue;
+            // KMIP: Revoke with Key Compromise moves the object to Compromised from any non-destroyed state.
+            await tx.run(
+              "UPDATE objects SET state = 'Compromised', compromised_at = $1, revocation_reason = $2, deactivated_at = COALESCE(deactivated_at, $1) WHERE id = $3",
+              [now, req.reason, o.id],
+            );
+          } else {
+            if (o.state === "Deactivated" || o.state === "Compromised") continue;
+            await tx.run("UPDATE objects SET state = 'Deactivated', deactivated_at = $1, revocation_reason = $2 WHERE id = $3", [
+              now,
+              req.reason,
+              o.id,
+            ]);
+          }
+          changed++;
+        }
+        if (changed === 0) fail("invalid_state", { detail: `nothing to revoke: '${name}' has no version that can move to that state` });
+        await tx.run("UPDATE keys SET updated_at = $1 WHERE name = $2", [now, name]);
+      });
+      return this.view(this.deps.store, name);
+    });
+  }
+
+  async scheduleDeletion(ctx: AuthCtx, name: string, pendingDays: number): Promise<KeyView> {
+    return audited(this.deps.audit, ctx, "key.schedule-destroy", { name }, async (op) => {
+      op.detail = { pendingDays };
+      await op.commit(this.deps.store, async (tx) => {
+        const k = await this.findKey(tx, name);
+        this.authorize(ctx.actor, "delete", k);
+        if (k.destroyed_at) fail("invalid_state", { detail: `key '${name}' is already destroyed` });
+        if (k.deletion_at) fail("invalid_state", { detail: `key '${name}' is already scheduled for destruction at ${k.deletion_at}` });
+        const at = new Date(this.deps.clock().getTime() + pendingDays * 86400000).toISOString();
+        await tx.run("UPDATE keys SET deletion_at = $1, updated_at = $2 WHERE name = $3", [at, this.now(), name]);
+      });
+      return this.view(this.deps.store, name);
+    });
+  }
+
+  async cancelDeletion(ctx: AuthCtx, name: string): Promise<KeyView> {
+    return audited(this.deps.audit, ctx, "key.cancel-destroy", { name }, async (op) => {
+      await op.commit(this.deps.store, async (tx) => {
+        const k = await this.findKey(tx, name);
+        this.authorize(ctx.actor, "delete", k);
+        if (k.destroyed_at) fail("invalid_state", { detail: `key '${name}' is already destroyed` });
+        if (!k.deletion_at) fail("invalid_state", { detail: `key '${name}' is not scheduled for destruction` });
+        await tx.run("UPDATE keys SET deletion_at = NULL, updated_at = $1 WHERE name = $2", [this.now(), name]);
+      });
+      return this.view(this.deps.store, name);
+    });
+  }
+
+  // ---- work the server does on its own schedule ----
+
+  private systemCtx(): Ctx {
+    return { actor: SYSTEM_ACTOR, requestId: `sys-${randomUUID()}` };
+  }
+
+  /** Rolls over every auto-rotated key whose cryptoperiod has ended (also catches up missed ones at start-up). */
+  async rolloverDue(): Promise<number> {
+    const now = this.now();
+    const due = await this.deps.store.all<{ name: string }>(
+      "SELECT name FROM keys WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= $1 AND destroyed_at IS NULL AND deletion_at IS NULL ORDER BY next_rotation_at LIMIT 1000",
+      [now],
+    );
+    let done = 0;
+    for (const { name } of due) {
+      await audited(this.deps.audit, this.systemCtx(), "key.rollover", { name }, async (op) => {
+        const type = (await this.findKey(this.deps.store, name)).type;
+        const prepared = await this.prepareVersion(type);
+        await op.commit(this.deps.store, async (tx) => {
+          const k = await this.findKey(tx, name);
+          if (!k.next_rotation_at || k.next_rotation_at > now) return;
+          op.target.version = k.current_version + 1;
+          op.detail = { due: k.next_rotation_at };
+          await this.rotateIn(tx, k, prepared, this.now());
+          done++;
+        });
+      }).catch(() => undefined); // already audited as an error; the next tick retries
+    }
+    return done;
+  }
+
+  /** Destroys keys whose waiting period has ended: material erased, metadata kept as Destroyed. */
+  async destroyDue(): Promise<number> {
+    const now = this.now();
+    const due = await this.deps.store.all<{ name: string }>(
+      "SELECT name FROM keys WHERE deletion_at IS NOT NULL AND deletion_at <= $1 AND destroyed_at IS NULL LIMIT 1000",
+      [now],
+    );
+    let done = 0;
+    for (const { name } of due) {
+      await audited(this.deps.audit, this.systemCtx(), "key.destroy", { name }, async (op) => {
+        const ids = await op.commit(this.deps.store, async (tx) => {
+          const versions = await this.findVersions(tx, name);
+          for (const o of versions) {
+            const state = o.state === "Compromised" || o.state === "Destroyed Compromised" ? "Destroyed Compromised" : "Destroyed";
+            await tx.run("UPDATE objects SET state = $1, material = NULL, destroyed_at = COALESCE(destroyed_at, $2) WHERE id = $3", [
+              state,
+              now,
+              o.id,
+            ]);
+          }
+          await tx.run("UPDATE keys SET destroyed_at = $1, next_rotation_at = NULL, updated_at = $1 WHERE name = $2", [now, name]);
+          done++;
+          return versions.map((v) => v.id);
+        });
+        for (const id of ids) this.cache.delete(id);
+      }).catch(() => undefined);
+    }
+    return done;
+  }
+}

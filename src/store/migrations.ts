@@ -1,0 +1,94 @@
+// Schema migrations, numbered; each has DDL per dialect so the service layer's SQL stays shared.
+
+export interface Migration {
+  version: number;
+  description: string;
+  sqlite: string[];
+  postgres: string[];
+}
+
+/** Types differ per dialect; everything else in the schema is written once. */
+const schemaV1 = (t: { blob: string; bigint: string; serial: string }): string[] => [
+  `CREATE TABLE keys (
+     name TEXT PRIMARY KEY,
+     type TEXT NOT NULL,
+     owner TEXT NOT NULL,
+     description TEXT NOT NULL DEFAULT '',
+     current_version INTEGER NOT NULL,
+     rotation TEXT NOT NULL,
+     policy TEXT NOT NULL,
+     exportable INTEGER NOT NULL DEFAULT 1,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     next_rotation_at TEXT,
+     deletion_at TEXT,
+     destroyed_at TEXT
+   )`,
+  "CREATE INDEX keys_next_rotation ON keys (next_rotation_at)",
+  "CREATE INDEX keys_deletion ON keys (deletion_at)",
+  `CREATE TABLE objects (
+     id TEXT PRIMARY KEY,
+     name TEXT NOT NULL REFERENCES keys(name),
+     version INTEGER NOT NULL,
+     type TEXT NOT NULL,
+     state TEXT NOT NULL,
+     attributes TEXT NOT NULL DEFAULT '{}',
+     material ${t.blob},
+     public_key ${t.blob},
+     kek_id INTEGER,
+     created_at TEXT NOT NULL,
+     activated_at TEXT,
+     deactivated_at TEXT,
+     compromised_at TEXT,
+     destroyed_at TEXT,
+     revocation_reason TEXT,
+     UNIQUE (name, version)
+   )`,
+  `CREATE TABLE certificates (
+     serial TEXT PRIMARY KEY,
+     cn TEXT NOT NULL,
+     ou TEXT NOT NULL DEFAULT '',
+     role TEXT NOT NULL,
+     not_before TEXT NOT NULL,
+     not_after TEXT NOT NULL,
+     status TEXT NOT NULL,
+     revoked_at TEXT,
+     issued_by TEXT NOT NULL,
+     pem TEXT NOT NULL
+   )`,
+  "CREATE INDEX certificates_cn ON certificates (cn)",
+  `CREATE TABLE settings (
+     name TEXT PRIMARY KEY,
+     value TEXT NOT NULL
+   )`,
+  `CREATE TABLE events (
+     seq ${t.bigint} PRIMARY KEY,
+     time TEXT NOT NULL,
+     node TEXT NOT NULL,
+     actor_cn TEXT,
+     actor_ou TEXT,
+     actor_role TEXT,
+     actor_serial TEXT,
+     actor_address TEXT,
+     action TEXT NOT NULL,
+     target_name TEXT,
+     target_version INTEGER,
+     outcome TEXT NOT NULL,
+     reason TEXT,
+     request_id TEXT,
+     detail TEXT,
+     mac TEXT
+   )`,
+  "CREATE INDEX events_time ON events (time)",
+  "CREATE INDEX events_target ON events (target_name, seq)",
+  "CREATE INDEX events_actor ON events (actor_cn, seq)",
+];
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    description: "keys, versions, certificates, settings, event spine",
+    sqlite: schemaV1({ blob: "BLOB", bigint: "INTEGER", serial: "INTEGER" }),
+    postgres: schemaV1({ blob: "BYTEA", bigint: "BIGINT", serial: "BIGSERIAL" }),
+  },
+];
