@@ -11,6 +11,9 @@ export interface Ctx {
 
 const AUDITED = Symbol("strongroom.audited");
 
+/** Error codes that are refusals of the caller (outcome "denied"), not failures. */
+const DENIALS = new Set<string>(["forbidden", "unauthenticated", "cert_revoked", "cert_unknown"]);
+
 /** True when a service already recorded this error's audit event (transports must not record it again). */
 export const wasAudited = (e: unknown): boolean => typeof e === "object" && e !== null && AUDITED in e;
 
@@ -65,7 +68,7 @@ export async function audited<T>(
   } catch (e) {
     if (!wasAudited(e)) {
       const known = isStrongroomError(e);
-      const outcome = known && e.code === "forbidden" ? "denied" : "error";
+      const outcome = known && DENIALS.has(e.code) ? "denied" : "error";
       await audit.record(op.event(outcome, known ? `${e.code}: ${e.message}` : "internal error"));
       if (typeof e === "object" && e !== null) Object.defineProperty(e, AUDITED, { value: true });
     }

@@ -1,0 +1,77 @@
+// The instance configuration (DIR/strongroom.yaml): load, validate, resolve paths relative to the instance directory.
+import { readFileSync, writeFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { isAbsolute, join } from "node:path";
+import YAML from "yaml";
+import type { DefaultPolicy } from "../auth/policy.js";
+import { isValidTimeZone } from "../keys/rollover.js";
+import type { SealConfig } from "../seal/barrier.js";
+
+export interface Config {
+  /** Absolute path of the instance directory. */
+  dir: string;
+  node: string;
+  timeZone: string;
+  listen: { address: string; apiPort: number; kmipPort: number };
+  storage: { type: "sqlite"; path: string };
+  tls: { ca: string; cert: string; key: string };
+  seal: SealConfig;
+  policy: { default: DefaultPolicy };
+  limits: { maxBodyBytes: number; keyCacheSize: number };
+}
+
+export const CONFIG_FILE = "strongroom.yaml";
+
+export function defaultConfig(dir: string, seal: SealConfig): Config {
+  return {
+    dir,
+    node: hostname(),
+    timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC",
+    listen: { address: "0.0.0.0", apiPort: 8443, kmipPort: 5696 },
+    storage: { type: "sqlite", path: "data/strongroom.db" },
+    tls: { ca: "pki/ca.pem", cert: "pki/server.pem", key: "pki/server.key" },
+    seal,
+    policy: { default: "any-authenticated" },
+    limits: { maxBodyBytes: 1024 * 1024, keyCacheSize: 10000 },
+  };
+}
+
+/** Resolves a configured path against the instance directory. */
+export const resolvePath = (cfg: Config, p: string): string => (isAbsolute(p) ? p : join(cfg.dir, p));
+
+export function writeConfig(cfg: Config): void {
+  const { dir: _dir, ...rest } = cfg;
+  const text = `# Strongroom instance configuration. Relative paths are relative to this directory.\n${YAML.stringify(rest)}`;
+  writeFileSync(join(cfg.dir, CONFIG_FILE), text, { mode: 0o600 });
+}
+
+function check(cond: boolean, msg: string): void {
+  if (!cond) throw new Error(`${CONFIG_FILE}: ${msg}`);
+}
+
+const isPort = (p: unknown): boolean => Number.isInteger(p) && (p as number) >= 0 && (p as number) < 65536;
+
+export function loadConfig(dir: string): Config {
+  let raw: unknown;
+  try {
+    raw = YAML.parse(readFileSync(join(dir, CONFIG_FILE), "utf8"));
+  } catch (e) {
+    throw new Error(`cannot read ${join(dir, CONFIG_FILE)}: ${(e as Error).message}`);
+  }
+  check(typeof raw === "object" && raw !== null, "not a mapping");
+  const cfg = { ...(raw as Omit<Config, "dir">), dir } as Config;
+  check(typeof cfg.node === "string" && cfg.node.length > 0 && cfg.node.length <= 128, "node must be a non-empty string");
+  check(typeof cfg.timeZone === "string" && isValidTimeZone(cfg.timeZone), "timeZone must be an IANA time zone");
+  check(isPort(cfg.listen?.apiPort) && isPort(cfg.listen?.kmipPort), "listen.apiPort and listen.kmipPort must be ports");
+  check(typeof cfg.listen.address === "string", "listen.address must be a string");
+  check(cfg.storage?.type === "sqlite" && typeof cfg.storage.path === "string", "storage.type must be sqlite with a path");
+  check(["shamir", "passphrase", "file"].includes(cfg.seal?.type), "seal.type must be shamir, passphrase or file");
+  const d = cfg.policy?.default;
+  check(
+    d === "any-authenticated" || d === "owner-only" || (typeof d === "object" && Array.isArray(d?.users) && Array.isArray(d?.groups)),
+    "policy.default must be any-authenticated, owner-only or {users, groups}",
+  );
+  cfg.limits = { maxBodyBytes: 1024 * 1024, keyCacheSize: 10000, ...((cfg.limits ?? {}) as Partial<Config["limits"]>) };
+  check(Number.isInteger(cfg.limits.maxBodyBytes) && cfg.limits.maxBodyBytes >= 1024, "limits.maxBodyBytes must be an integer >= 1024");
+  return cfg;
+}

@@ -1,0 +1,204 @@
+// The HTTPS listener: mutual TLS, identity, body limits, routing, JSON errors with request ids, audit of refusals.
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type Server } from "node:https";
+import type { TLSSocket } from "node:tls";
+import type { App } from "../app.js";
+import { audited, wasAudited } from "../audit/operation.js";
+import { type Identity, identify, type PeerCertificate, peerActor } from "../auth/identity.js";
+import { ERRORS, isStrongroomError, StrongroomError } from "../errors/registry.js";
+import type { Logger } from "../logger.js";
+import type { RequestContext, Router } from "./route.js";
+
+/** The verified peer certificate of a TLS socket, or null if none was presented or it did not verify. */
+export function peerOf(socket: TLSSocket): PeerCertificate | null {
+  if (!socket.authorized) return null;
+  const c = socket.getPeerCertificate();
+  if (!c || !c.serialNumber) return null;
+  const subj = c.subject as unknown as Record<string, string | string[]>;
+  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v) ?? "";
+  return { serial: c.serialNumber, cn: first(subj.CN), ou: first(subj.OU) };
+}
+
+function send(res: ServerResponse, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    "cache-control": "no-store",
+    "x-content-type-options": "nosniff",
+    ...extraHeaders,
+  });
+  res.end(text);
+}
+
+/** Reads the body up to `limit` bytes; a larger one is refused without buffering it. */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > limit) {
+      reject(new StrongroomError("body_too_large", { limit }));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        reject(new StrongroomError("body_too_large", { limit }));
+        req.removeAllListeners("data");
+        req.resume();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
+export interface ApiServerOptions {
+  app: App;
+  router: Router;
+  log: Logger;
+  /** The CA and server certificate/key (PEM). */
+  tls: { ca: string; cert: string; key: string };
+}
+
+export function createApiServer(o: ApiServerOptions): Server {
+  const { app, router, log } = o;
+  const server = createServer({
+    ca: [o.tls.ca],
+    cert: o.tls.cert,
+    key: o.tls.key,
+    minVersion: "TLSv1.2",
+    requestCert: true,
+    // Health must answer without a certificate, so verification results are enforced per request
+    // (and a presented-but-invalid certificate closes the connection right after the handshake).
+    rejectUnauthorized: false,
+    keepAliveTimeout: 60_000,
+    requestTimeout: 30_000,
+    headersTimeout: 20_000,
+  });
+
+  server.on("secureConnection", (socket: TLSSocket) => {
+    socket.setNoDelay(true);
+    void screenConnection(app, socket, log);
+  });
+  server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
+    void app.audit
+      .record({
+        actor: peerActor(null, socket.remoteAddress ?? null),
+        action: "tls.handshake",
+        outcome: "denied",
+        reason: err.code ?? "handshake failed",
+      })
+      .catch((e) => log.error("audit write failed", { error: String(e) }));
+  });
+
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    void handle(o, req, res).catch((e) => {
+      log.error("unhandled request failure", { error: String(e) });
+      if (!res.headersSent) send(res, 500, { error: { code: "internal", message: "internal error", requestId: "" } });
+    });
+  });
+  return server;
+}
+
+/**
+ * Refuses, right after the handshake, a connection whose certificate is from another CA, expired,
+ * or revoked, and audits it. Connections without a certificate stay open for /v1/sys/health.
+ */
+async function screenConnection(app: App, socket: TLSSocket, log: Logger): Promise<void> {
+  const address = socket.remoteAddress ?? null;
+  const raw = socket.getPeerCertificate();
+  const presented = raw && Object.keys(raw).length > 0;
+  if (!presented) return;
+  let reason: string | null = null;
+  const peer = peerOf(socket);
+  if (!peer) reason = String(socket.authorizationError ?? "certificate not trusted");
+  else {
+    try {
+      await identify(app.store, peer, address, app.clock());
+    } catch (e) {
+      reason = isStrongroomError(e) ? e.code : "identify failed";
+    }
+  }
+  if (reason === null) return;
+  socket.destroy();
+  const subj = raw.subject as unknown as Record<string, string> | undefined;
+  await app.audit
+    .record({
+      actor: { cn: subj?.CN ?? null, ou: subj?.OU ?? null, role: null, serial: raw.serialNumber ?? null, address },
+      action: "tls.handshake",
+      outcome: "denied",
+      reason,
+    })
+    .catch((e) => log.error("audit write failed", { error: String(e) }));
+}
+
+async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { app, router } = o;
+  const requestId = randomUUID();
+  const socket = req.socket as TLSSocket;
+  const address = socket.remoteAddress ?? null;
+  const peer = peerOf(socket);
+  const url = new URL(req.url ?? "/", "https://localhost");
+  const method = req.method ?? "GET";
+  let action = `http.${method.toLowerCase()}`;
+  let identity: Identity | null = null;
+  try {
+    const m = router.match(method, url.pathname);
+    if (!m) throw new StrongroomError("route_not_found", { method, path: url.pathname.slice(0, 200) });
+    if ("allowed" in m) throw new StrongroomError("method_not_allowed", { method, path: url.pathname.slice(0, 200) });
+    const { route, params } = m;
+    action = route.action;
+    if (route.auth === "cert") {
+      if (!peer) throw new StrongroomError("unauthenticated");
+      identity = await identify(app.store, peer, address, app.clock());
+    }
+    if (app.barrier.sealed && !route.whileSealed) throw new StrongroomError("sealed");
+    let body: unknown;
+    if (route.body) {
+      const ct = String(req.headers["content-type"] ?? "application/json");
+      if (!ct.startsWith("application/json")) throw new StrongroomError("unsupported_media_type", { expected: "application/json" });
+      const raw = await readBody(req, app.config.limits.maxBodyBytes);
+      let parsed: unknown = route.body.optional ? undefined : {};
+      if (raw.length > 0) {
+        try {
+          parsed = JSON.parse(raw.toString("utf8"));
+        } catch {
+          throw new StrongroomError("invalid_json");
+        }
+      }
+      body = route.body.parse(parsed, "");
+    } else {
+      await readBody(req, 0).catch(() => {
+        throw new StrongroomError("bad_request", { detail: `${method} ${route.path} takes no body` });
+      });
+    }
+    for (const [name, schema] of Object.entries(route.query ?? {})) {
+      const v = url.searchParams.get(name) ?? undefined;
+      schema.parse(v, name);
+    }
+    for (const k of url.searchParams.keys()) {
+      if (!route.query || !(k in route.query)) throw new StrongroomError("validation", { detail: `${k}: is not a known query parameter` });
+    }
+    const ctx: RequestContext = { app, requestId, identity, address, params, query: url.searchParams };
+    const reply = await route.handler(ctx, body);
+    send(res, reply.status ?? 200, reply.body, { "x-request-id": requestId });
+  } catch (e) {
+    const err = isStrongroomError(e) ? e : new StrongroomError("internal", { requestId });
+    if (!isStrongroomError(e)) o.log.error("request failed", { requestId, error: e instanceof Error ? e.stack : String(e) });
+    if (!wasAudited(e)) {
+      const actor = identity ?? peerActor(peer, address);
+      await audited(app.audit, { actor, requestId }, action, {}, async () => {
+        throw err;
+      }).catch(() => undefined);
+    }
+    const def = ERRORS[err.code];
+    const headers: Record<string, string> = { "x-request-id": requestId };
+    if (err.code === "body_too_large") headers.connection = "close";
+    send(res, def.status, { error: { code: err.code, message: err.message, requestId } }, headers);
+  }
+}

@@ -1,0 +1,118 @@
+// Route definitions for the REST API: path pattern, auth, body/query schemas, handler — and the OpenAPI document built from them.
+import type { App } from "../app.js";
+import type { Identity } from "../auth/identity.js";
+import type { JsonSchema, Schema } from "./schema.js";
+
+export interface RequestContext {
+  app: App;
+  requestId: string;
+  /** The authenticated caller (routes with auth "none" get null). */
+  identity: Identity | null;
+  address: string | null;
+  params: Record<string, string>;
+  query: URLSearchParams;
+}
+
+export interface Reply {
+  status?: number;
+  body: unknown;
+}
+
+export interface Route<B = unknown> {
+  method: "GET" | "POST" | "PATCH" | "DELETE";
+  /** `/v1/keys/{name}/encrypt` */
+  path: string;
+  summary: string;
+  /** "none": no client certificate needed; "cert": a registered, unrevoked client certificate. */
+  auth: "none" | "cert";
+  /** Served while sealed (health, status, unseal). */
+  whileSealed?: boolean;
+  /** Audit action for failures before the service runs (validation, auth). */
+  action: string;
+  body?: Schema<B>;
+  /** Query parameters: validated like a body with string values. */
+  query?: Record<string, Schema<unknown>>;
+  /** Response schema for the documentation. */
+  response?: JsonSchema;
+  handler(ctx: RequestContext, body: B): Promise<Reply>;
+}
+
+export const route = <B>(r: Route<B>): Route<unknown> => r as Route<unknown>;
+
+interface Compiled {
+  route: Route<unknown>;
+  regex: RegExp;
+  names: string[];
+}
+
+export class Router {
+  private readonly compiled: Compiled[];
+  constructor(readonly routes: Route<unknown>[]) {
+    this.compiled = routes.map((r) => {
+      const names: string[] = [];
+      const src = r.path.replace(/\{(\w+)\}/g, (_, n: string) => {
+        names.push(n);
+        return "([^/]+)";
+      });
+      return { route: r, regex: new RegExp(`^${src}$`), names };
+    });
+  }
+
+  /** The matching route, or which methods the path allows (for 405), or nothing (404). */
+  match(method: string, path: string): { route: Route<unknown>; params: Record<string, string> } | { allowed: string[] } | null {
+    const allowed: string[] = [];
+    for (const c of this.compiled) {
+      const m = c.regex.exec(path);
+      if (!m) continue;
+      if (c.route.method !== method) {
+        allowed.push(c.route.method);
+        continue;
+      }
+      const params: Record<string, string> = {};
+      c.names.forEach((n, i) => {
+        params[n] = decodeURIComponent(m[i + 1]);
+      });
+      return { route: c.route, params };
+    }
+    return allowed.length ? { allowed } : null;
+  }
+
+  openapi(version: string): JsonSchema {
+    const paths: Record<string, Record<string, unknown>> = {};
+    for (const r of this.routes) {
+      const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+      const query = Object.entries(r.query ?? {}).map(([name, s]) => ({ name, in: "query", required: !s.optional, schema: s.json }));
+      paths[r.path] ??= {};
+      paths[r.path][r.method.toLowerCase()] = {
+        summary: r.summary,
+        security: r.auth === "none" ? [] : [{ mutualTLS: [] }],
+        parameters: [...params, ...query],
+        ...(r.body ? { requestBody: { required: !r.body.optional, content: { "application/json": { schema: r.body.json } } } } : {}),
+        responses: {
+          default: { description: "error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+          "2XX": { description: "success", content: { "application/json": { schema: r.response ?? { type: "object" } } } },
+        },
+      };
+    }
+    return {
+      openapi: "3.1.0",
+      info: { title: "Strongroom REST API", version, description: "Key management over mutually authenticated TLS." },
+      paths,
+      components: {
+        securitySchemes: { mutualTLS: { type: "mutualTLS", description: "client certificate issued by this server's CA" } },
+        schemas: {
+          Error: {
+            type: "object",
+            properties: {
+              error: {
+                type: "object",
+                properties: { code: { type: "string" }, message: { type: "string" }, requestId: { type: "string" } },
+                required: ["code", "message", "requestId"],
+              },
+            },
+          },
+        },
+      },
+    };
+  }
+}

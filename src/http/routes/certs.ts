@@ -1,0 +1,61 @@
+// REST resource /v1/certs: issue (server-generated key or CSR), list, revoke client certificates.
+import { CERT_ROLES, LEAF_KEY_TYPES } from "../../pki/cert-service.js";
+import { route } from "../route.js";
+import { enumOf, int, obj, opt, queryInt, str } from "../schema.js";
+import { authCtx, principal, toJson } from "./common.js";
+
+export const certRoutes = [
+  route({
+    method: "POST",
+    path: "/v1/certs",
+    summary: "Issue a client certificate: CN = user, OU = group, with a role. Without csr the server generates the key and returns a PEM bundle and PKCS#12.",
+    auth: "cert",
+    action: "cert.issue",
+    body: obj({
+      cn: principal,
+      ou: opt(principal),
+      role: enumOf(CERT_ROLES),
+      days: opt(int({ min: 1, max: 3650, description: "validity (default 365)" })),
+      csr: opt(str({ min: 1, max: 64 * 1024, description: "PEM PKCS#10 request" })),
+      keyType: opt(enumOf(LEAF_KEY_TYPES, "key type for server-side generation (default ec-p256)")),
+    }),
+    async handler(ctx, b) {
+      return { status: 201, body: toJson(await ctx.app.certs.issue(authCtx(ctx), b)) };
+    },
+  }),
+  route({
+    method: "GET",
+    path: "/v1/certs",
+    summary: "List issued certificates.",
+    auth: "cert",
+    action: "cert.list",
+    query: {
+      status: opt(enumOf(["valid", "revoked"] as const)),
+      cn: opt(principal),
+      cursor: opt(str({ min: 1, max: 64, pattern: /^[0-9A-F]+$/ })),
+      limit: opt(queryInt({ min: 1, max: 1000 })),
+    },
+    async handler(ctx) {
+      const q = ctx.query;
+      return {
+        body: await ctx.app.certs.list(authCtx(ctx), {
+          status: (q.get("status") as "valid" | "revoked") ?? undefined,
+          cn: q.get("cn") ?? undefined,
+          cursor: q.get("cursor") ?? undefined,
+          limit: q.get("limit") ? Number(q.get("limit")) : undefined,
+        }),
+      };
+    },
+  }),
+  route({
+    method: "DELETE",
+    path: "/v1/certs/{serial}",
+    summary: "Revoke a certificate immediately (next handshake and next request on open connections are refused).",
+    auth: "cert",
+    action: "cert.revoke",
+    async handler(ctx) {
+      const serial = str({ min: 1, max: 64, pattern: /^[0-9A-Fa-f:]+$/ }).parse(ctx.params.serial, "serial");
+      return { body: await ctx.app.certs.revoke(authCtx(ctx), serial) };
+    },
+  }),
+];

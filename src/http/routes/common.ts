@@ -1,0 +1,26 @@
+// Shared pieces of REST routes: the caller's service context, name schemas, and JSON-safe result encoding.
+import type { AuthCtx } from "../../auth/identity.js";
+import { StrongroomError } from "../../errors/registry.js";
+import type { RequestContext } from "../route.js";
+import { str } from "../schema.js";
+
+/** The service context of an authenticated request. */
+export function authCtx(ctx: RequestContext): AuthCtx {
+  if (!ctx.identity) throw new StrongroomError("unauthenticated");
+  return { actor: ctx.identity, requestId: ctx.requestId };
+}
+
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
+export const keyName = str({ min: 1, max: 128, pattern: NAME_PATTERN, description: "unique key name" });
+export const principal = str({ min: 1, max: 128, pattern: /^[^\u0000-\u001f]+$/, description: "certificate CN or OU" });
+
+/** Validates the `{name}` path parameter the same way as a body field. */
+export const pathName = (ctx: RequestContext): string => keyName.parse(ctx.params.name, "name");
+
+/** Buffers become standard base64; everything else is passed through (one level deep, plus arrays). */
+export function toJson(v: unknown): unknown {
+  if (Buffer.isBuffer(v)) return v.toString("base64");
+  if (Array.isArray(v)) return v.map(toJson);
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toJson(x)]));
+  return v;
+}

@@ -1,0 +1,70 @@
+// Starts a Strongroom server for an instance directory: opens the app, unseals where it can, serves HTTPS.
+import { readFileSync } from "node:fs";
+import type { Server } from "node:https";
+import type { AddressInfo } from "node:net";
+import { type App, openApp } from "./app.js";
+import { resolvePath } from "./config/config.js";
+import { createApiServer } from "./http/api-server.js";
+import { createRouter } from "./http/routes/index.js";
+import type { Logger } from "./logger.js";
+
+export interface StartOptions {
+  dir: string;
+  apiPort?: number;
+  kmipPort?: number;
+  /** Overrides listen.address (tests bind to 127.0.0.1). */
+  address?: string;
+  clock?: () => Date;
+  env?: NodeJS.ProcessEnv;
+  log: Logger;
+}
+
+export interface RunningServer {
+  app: App;
+  api: Server;
+  apiPort: number;
+  apiUrl: string;
+  close(): Promise<void>;
+}
+
+export async function startServer(o: StartOptions): Promise<RunningServer> {
+  const app = await openApp(o.dir, { clock: o.clock, log: o.log });
+  try {
+    const unsealed = await app.barrier.autoUnseal(o.env ?? process.env);
+    o.log.info(unsealed ? "unsealed" : "sealed: waiting for unseal shares", { seal: app.config.seal.type });
+  } catch (e) {
+    o.log.error("automatic unseal failed; the server starts sealed", { error: (e as Error).message });
+  }
+  const cfg = app.config;
+  const api = createApiServer({
+    app,
+    router: createRouter(app.version),
+    log: o.log,
+    tls: {
+      ca: readFileSync(resolvePath(cfg, cfg.tls.ca), "utf8"),
+      cert: readFileSync(resolvePath(cfg, cfg.tls.cert), "utf8"),
+      key: readFileSync(resolvePath(cfg, cfg.tls.key), "utf8"),
+    },
+  });
+  const address = o.address ?? cfg.listen.address;
+  await new Promise<void>((resolve, reject) => {
+    api.once("error", reject);
+    api.listen(o.apiPort ?? cfg.listen.apiPort, address, () => {
+      api.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (api.address() as AddressInfo).port;
+  const host = address === "0.0.0.0" || address === "::" ? "localhost" : address.includes(":") ? `[${address}]` : address;
+  return {
+    app,
+    api,
+    apiPort: port,
+    apiUrl: `https://${host}:${port}`,
+    async close() {
+      api.closeAllConnections();
+      await new Promise<void>((r) => api.close(() => r()));
+      await app.close();
+    },
+  };
+}
