@@ -38,7 +38,8 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
   const clock = o.clock ?? (() => new Date());
   const store = new SqliteStore(resolvePath(config, config.storage.path));
   await store.migrate();
-  const barrier = new Barrier(store, config.seal);
+  const seal = config.seal.type === "file" ? { ...config.seal, keyFile: resolvePath(config, config.seal.keyFile) } : config.seal;
+  const barrier = new Barrier(store, seal);
   const audit = new AuditLog(store, barrier, config.node, clock);
   const keys = new KeyService({
     store,
