@@ -42,7 +42,14 @@ export function client(url: string, tls: { cert?: string; key?: string; ca: stri
         const raw = body === undefined ? undefined : typeof body === "string" || Buffer.isBuffer(body) ? body : JSON.stringify(body);
         const req = request(
           new URL(path, url),
-          { method, agent, headers: { ...(raw !== undefined ? { "content-type": "application/json" } : {}), ...headers } },
+          {
+            method,
+            agent,
+            headers: {
+              ...(raw !== undefined ? { "content-type": "application/json", "content-length": String(Buffer.byteLength(raw)) } : {}),
+              ...headers,
+            },
+          },
           (res) => {
             const chunks: Buffer[] = [];
             res.on("data", (c) => chunks.push(c));
