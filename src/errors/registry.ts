@@ -43,7 +43,6 @@ export const ERRORS = {
   validation: def(400, "Invalid Field", "{detail}"),
   body_too_large: def(413, "Response Too Large", "request body exceeds {limit} bytes"),
   unsupported_media_type: def(415, "Invalid Message", "content type must be {expected}"),
-  not_found: def(404, "Item Not Found", "{what} not found"),
   route_not_found: def(404, "Operation Not Supported", "no such endpoint: {method} {path}"),
   method_not_allowed: def(405, "Operation Not Supported", "method {method} not allowed on {path}"),
   key_not_found: def(404, "Item Not Found", "key '{name}' not found"),
