@@ -5,7 +5,7 @@ import { createServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
 import type { App } from "../app.js";
 import { audited, wasAudited } from "../audit/operation.js";
-import { type Identity, identify, type PeerCertificate, peerActor } from "../auth/identity.js";
+import { type Identity, identify, normalizeSerial, type PeerCertificate, peerActor } from "../auth/identity.js";
 import { ERRORS, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import type { Logger } from "../logger.js";
 import type { RequestContext, Router } from "./route.js";
@@ -129,7 +129,7 @@ async function screenConnection(app: App, socket: TLSSocket, log: Logger): Promi
   const subj = raw.subject as unknown as Record<string, string> | undefined;
   await app.audit
     .record({
-      actor: { cn: subj?.CN ?? null, ou: subj?.OU ?? null, role: null, serial: raw.serialNumber ?? null, address },
+      actor: { cn: subj?.CN ?? null, ou: subj?.OU ?? null, role: null, serial: raw.serialNumber ? normalizeSerial(raw.serialNumber) : null, address },
       action: "tls.handshake",
       outcome: "denied",
       reason,
@@ -147,10 +147,15 @@ async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResp
   const method = req.method ?? "GET";
   let action = `http.${method.toLowerCase()}`;
   let identity: Identity | null = null;
+  /** RFC 9110 §15.5.6: a 405 response MUST carry an Allow header. */
+  let allow: string | null = null;
   try {
     const m = router.match(method, url.pathname);
     if (!m) throw new StrongroomError("route_not_found", { method, path: url.pathname.slice(0, 200) });
-    if ("allowed" in m) throw new StrongroomError("method_not_allowed", { method, path: url.pathname.slice(0, 200) });
+    if ("allowed" in m) {
+      allow = m.allowed.join(", ");
+      throw new StrongroomError("method_not_allowed", { method, path: url.pathname.slice(0, 200) });
+    }
     const { route, params } = m;
     action = route.action;
     if (route.auth === "cert") {
@@ -166,7 +171,8 @@ async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResp
       let parsed: unknown = route.body.optional ? undefined : {};
       if (raw.length > 0) {
         try {
-          parsed = JSON.parse(raw.toString("utf8"));
+          // Strict UTF-8 (RFC 8259 §8.1): invalid byte sequences are refused, not replaced with U+FFFD.
+          parsed = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(raw));
         } catch {
           throw new StrongroomError("invalid_json");
         }
@@ -199,6 +205,7 @@ async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResp
     const def = ERRORS[err.code];
     const headers: Record<string, string> = { "x-request-id": requestId };
     if (err.code === "body_too_large") headers.connection = "close";
+    if (err.code === "method_not_allowed" && allow) headers.allow = allow;
     send(res, def.status, { error: { code: err.code, message: err.message, requestId } }, headers);
   }
 }

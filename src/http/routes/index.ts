@@ -14,9 +14,9 @@ export function createRouter(version: string): Router {
     path: "/v1/openapi.json",
     summary: "This API's OpenAPI 3.1 document, generated from the schemas that validate requests.",
     auth: "cert",
-    whileSealed: true,
     action: "sys.openapi",
-    async handler() {
+    async handler(ctx) {
+      await ctx.app.audit.record({ actor: ctx.identity, action: "sys.openapi", outcome: "success", requestId: ctx.requestId });
       return { body: doc };
     },
   });

@@ -21,7 +21,6 @@ export const sysRoutes = [
     path: "/v1/sys/status",
     summary: "Authenticated no-op for monitors: node, version, caller, uptime, seal state.",
     auth: "cert",
-    whileSealed: true,
     action: "sys.status",
     async handler(ctx) {
       return { body: await ctx.app.sys.status(authCtx(ctx)) };
