@@ -188,7 +188,7 @@ async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResp
       schema.parse(v, name);
     }
     for (const k of url.searchParams.keys()) {
-      if (!route.query || !(k in route.query)) throw new StrongroomError("validation", { detail: `${k}: is not a known query parameter` });
+      if (!route.query || !Object.hasOwn(route.query, k)) throw new StrongroomError("validation", { detail: `${k}: is not a known query parameter` });
     }
     const ctx: RequestContext = { app, requestId, identity, address, params, query: url.searchParams };
     const reply = await route.handler(ctx, body);

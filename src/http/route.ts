@@ -1,6 +1,7 @@
 // Route definitions for the REST API: path pattern, auth, body/query schemas, handler — and the OpenAPI document built from them.
 import type { App } from "../app.js";
 import type { Identity } from "../auth/identity.js";
+import { StrongroomError } from "../errors/registry.js";
 import type { JsonSchema, Schema } from "./schema.js";
 
 export interface RequestContext {
@@ -69,9 +70,13 @@ export class Router {
         continue;
       }
       const params: Record<string, string> = {};
-      c.names.forEach((n, i) => {
-        params[n] = decodeURIComponent(m[i + 1]);
-      });
+      for (const [i, n] of c.names.entries()) {
+        try {
+          params[n] = decodeURIComponent(m[i + 1]);
+        } catch {
+          throw new StrongroomError("validation", { detail: `${n}: malformed percent-encoding` });
+        }
+      }
       return { route: c.route, params };
     }
     return allowed.length ? { allowed } : null;

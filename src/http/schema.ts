@@ -113,7 +113,7 @@ export function obj<S extends Shape>(shape: S, description?: string): Schema<Out
     parse(v, path) {
       if (typeof v !== "object" || v === null || Array.isArray(v)) return bad(path, "must be a JSON object");
       const src = v as Record<string, unknown>;
-      for (const k of Object.keys(src)) if (!(k in shape)) bad(path ? `${path}.${k}` : k, "is not a known field");
+      for (const k of Object.keys(src)) if (!Object.hasOwn(shape, k)) bad(path ? `${path}.${k}` : k, "is not a known field");
       const out: Record<string, unknown> = {};
       for (const [k, s] of Object.entries(shape)) {
         const val = s.parse(src[k], path ? `${path}.${k}` : k);

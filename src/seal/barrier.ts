@@ -141,6 +141,8 @@ export class Barrier {
     this.keks = keks;
     this.currentKek = doc.current;
     this.auditMacKey = audit;
+    // A share that arrived while this unseal was in flight is of no further use.
+    this.clearPending();
     for (const fn of this.listeners) await fn();
   }
 

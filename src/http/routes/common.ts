@@ -24,3 +24,10 @@ export function toJson(v: unknown): unknown {
   if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toJson(x)]));
   return v;
 }
+
+/** Zeroes every Buffer in a result (after it was serialized). */
+export function zeroBuffers(v: unknown): void {
+  if (Buffer.isBuffer(v)) v.fill(0);
+  else if (Array.isArray(v)) for (const x of v) zeroBuffers(x);
+  else if (v && typeof v === "object") for (const x of Object.values(v)) zeroBuffers(x);
+}

@@ -4,7 +4,7 @@ import { fail } from "../../errors/registry.js";
 import { type BatchOp, MAX_BATCH } from "../../keys/crypto-service.js";
 import { type RequestContext, route } from "../route.js";
 import { arr, b64, enumOf, int, obj, opt, queryInt, type Schema } from "../schema.js";
-import { authCtx, pathName, toJson } from "./common.js";
+import { authCtx, pathName, toJson, zeroBuffers } from "./common.js";
 
 
 /** Largest plaintext/ciphertext accepted in one item (the body limit bounds batches as a whole). */
@@ -61,8 +61,10 @@ function cryptoRoute<O extends BatchOp>(op: O) {
     async handler(ctx: RequestContext, b: { single: never } | { batch: never[] }) {
       const c = authCtx(ctx);
       const name = pathName(ctx);
-      if ("batch" in b) return { body: { batch: toJson(await ctx.app.crypto.batch(c, name, op, b.batch)) } };
-      return { body: toJson(await ctx.app.crypto.run(c, name, op, b.single)) };
+      const result = "batch" in b ? await ctx.app.crypto.batch(c, name, op, b.batch) : await ctx.app.crypto.run(c, name, op, b.single);
+      const body = "batch" in b ? { batch: toJson(result) } : toJson(result);
+      zeroBuffers(result); // plaintext and MACs are not kept past serialization
+      return { body };
     },
   });
 }
