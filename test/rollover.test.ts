@@ -21,21 +21,25 @@ describe("rollover schedule", () => {
 describe("automatic rollover", () => {
   test("runs when due, is audited, and catches up missed rollovers at start-up", async () => {
     const i = await newInstance({ timeZone: "UTC" });
+    const DAY = 86400_000;
+    const iso = (t: number) => new Date(t).toISOString();
     try {
-      i.clock.t = Date.parse("2026-06-10T10:00:00Z");
+      // Day 0 is a UTC midnight a little after the real date, so the instance's certificates stay valid.
+      const day0 = Math.ceil(Date.now() / DAY) * DAY + 2 * DAY;
+      i.clock.t = day0 + 10 * 3600_000;
       const c = await i.as.admin1.call("POST", "/v1/keys", { name: "auto", type: "aes-256", rotation: { mode: "auto", periodDays: 7 } });
       assert.equal(c.status, 201);
-      assert.equal(c.body.nextRotationAt, "2026-06-17T00:00:00.000Z");
+      assert.equal(c.body.nextRotationAt, iso(day0 + 7 * DAY));
       await i.as.admin1.call("POST", "/v1/keys", { name: "manual", type: "aes-256" });
 
-      i.clock.t = Date.parse("2026-06-16T23:59:00Z");
+      i.clock.t = day0 + 7 * DAY - 60_000;
       assert.deepEqual(await i.server.app.tick(), { rolledOver: 0, destroyed: 0 });
-      i.clock.t = Date.parse("2026-06-17T00:00:30Z");
+      i.clock.t = day0 + 7 * DAY + 30_000;
       assert.equal((await i.server.app.tick()).rolledOver, 1);
       const k = (await i.as.admin1.call("GET", "/v1/keys/auto")).body;
       assert.equal(k.currentVersion, 2);
-      assert.equal(k.versions[1].createdAt, "2026-06-17T00:00:30.000Z");
-      assert.equal(k.nextRotationAt, "2026-06-24T00:00:00.000Z");
+      assert.equal(k.versions[1].createdAt, iso(day0 + 7 * DAY + 30_000));
+      assert.equal(k.nextRotationAt, iso(day0 + 14 * DAY));
       assert.equal((await i.as.admin1.call("GET", "/v1/keys/manual")).body.currentVersion, 1);
       const ev = await i.as.auditor.call("GET", "/v1/audit?action=key.rollover");
       assert.equal(ev.body.events.length, 1);
@@ -43,13 +47,13 @@ describe("automatic rollover", () => {
 
       // The server is down for three weeks; at start-up the missed rollover runs once.
       await i.stop();
-      i.clock.t = Date.parse("2026-07-15T09:00:00Z");
+      i.clock.t = day0 + 35 * DAY + 9 * 3600_000;
       await i.restart();
       await new Promise((r) => setTimeout(r, 50));
       await i.server.app.tick();
       const after = (await i.as.admin1.call("GET", "/v1/keys/auto")).body;
       assert.equal(after.currentVersion, 3);
-      assert.equal(after.nextRotationAt, "2026-07-22T00:00:00.000Z");
+      assert.equal(after.nextRotationAt, iso(day0 + 42 * DAY));
       assert.equal((await i.as.auditor.call("GET", "/v1/audit/verify")).body.ok, true);
     } finally {
       await i.cleanup();

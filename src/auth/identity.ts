@@ -46,7 +46,9 @@ export async function identify(db: Queryable, peer: PeerCertificate, address: st
   const row = await db.get<CertRow>("SELECT cn, ou, role, status, not_after FROM certificates WHERE serial = $1", [serial]);
   if (!row || row.cn !== peer.cn || row.role === ("server" as Role)) throw new StrongroomError("cert_unknown");
   if (row.status !== "valid") throw new StrongroomError("cert_revoked");
-  if (new Date(row.not_after) < now) throw new StrongroomError("unauthenticated");
+  // TLS already checked both validity dates against the process's wall clock; the service clock
+  // (injectable, and the one rollover and audit use) must agree that the certificate has not expired.
+  if (new Date(row.not_after) < now) throw new StrongroomError("cert_expired");
   return { cn: row.cn, ou: row.ou, role: row.role, serial, address };
 }
 

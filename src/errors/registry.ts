@@ -53,6 +53,7 @@ export const ERRORS = {
   wrong_key_type: def(400, "Illegal Operation", "key '{name}' of type {type} does not support {operation}"),
   unauthenticated: def(401, "Authentication Not Successful", "a client certificate issued by this server's CA is required"),
   cert_revoked: def(401, "Authentication Not Successful", "the client certificate has been revoked"),
+  cert_expired: def(401, "Authentication Not Successful", "the client certificate is expired or not yet valid"),
   cert_unknown: def(401, "Authentication Not Successful", "the client certificate is not registered with this server"),
   forbidden: def(403, "Permission Denied", "{detail}"),
   sealed: def(503, "General Failure", "the server is sealed; submit unseal shares first"),

@@ -129,7 +129,13 @@ async function screenConnection(app: App, socket: TLSSocket, log: Logger): Promi
   const subj = raw.subject as unknown as Record<string, string> | undefined;
   await app.audit
     .record({
-      actor: { cn: subj?.CN ?? null, ou: subj?.OU ?? null, role: null, serial: raw.serialNumber ? normalizeSerial(raw.serialNumber) : null, address },
+      actor: {
+        cn: subj?.CN ?? null,
+        ou: subj?.OU ?? null,
+        role: null,
+        serial: raw.serialNumber ? normalizeSerial(raw.serialNumber) : null,
+        address,
+      },
       action: "tls.handshake",
       outcome: "denied",
       reason,
@@ -143,13 +149,18 @@ async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResp
   const socket = req.socket as TLSSocket;
   const address = socket.remoteAddress ?? null;
   const peer = peerOf(socket);
-  const url = new URL(req.url ?? "/", "https://localhost");
   const method = req.method ?? "GET";
-  let action = `http.${method.toLowerCase()}`;
+  let action = `http.${method.toLowerCase().slice(0, 10)}`;
   let identity: Identity | null = null;
   /** RFC 9110 §15.5.6: a 405 response MUST carry an Allow header. */
   let allow: string | null = null;
   try {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? "/", "https://localhost");
+    } catch {
+      throw new StrongroomError("bad_request", { detail: "malformed request target" });
+    }
     const m = router.match(method, url.pathname);
     if (!m) throw new StrongroomError("route_not_found", { method, path: url.pathname.slice(0, 200) });
     if ("allowed" in m) {
@@ -188,7 +199,8 @@ async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResp
       schema.parse(v, name);
     }
     for (const k of url.searchParams.keys()) {
-      if (!route.query || !Object.hasOwn(route.query, k)) throw new StrongroomError("validation", { detail: `${k}: is not a known query parameter` });
+      if (!route.query || !Object.hasOwn(route.query, k))
+        throw new StrongroomError("validation", { detail: `${k}: is not a known query parameter` });
     }
     const ctx: RequestContext = { app, requestId, identity, address, params, query: url.searchParams };
     const reply = await route.handler(ctx, body);

@@ -9,7 +9,9 @@ export interface Schema<T> {
   parse(value: unknown, path: string): T;
 }
 
-const bad = (path: string, what: string): never => fail("validation", { detail: `${path || "body"}: ${what}` });
+/** Field paths can carry client-chosen names (unknown fields): keep what is echoed back short. */
+const clip = (path: string): string => (path.length > 120 ? `${path.slice(0, 120)}…` : path);
+const bad = (path: string, what: string): never => fail("validation", { detail: `${clip(path || "body")}: ${what}` });
 
 export function str(o: { min?: number; max: number; pattern?: RegExp; description?: string }): Schema<string> {
   return {

@@ -1,0 +1,116 @@
+// `strongroom init`: creates an instance directory (seal, CA, server certificate, client bundles, profiles).
+import { resolve } from "node:path";
+import { type InitOptions, type InitResult, initInstance } from "../../init.js";
+import { isValidTimeZone } from "../../keys/rollover.js";
+import { type CommandSpec, optEnum, optInt, optList, optStr, reqStr } from "../command.js";
+import { CliError } from "../http-client.js";
+import { kv, Progress, print, printJson } from "../output.js";
+import { readPassphrase } from "../prompt.js";
+
+const SEALS = ["shamir", "passphrase", "file"] as const;
+const CA_KEYS = ["ec-p256", "rsa-3072"] as const;
+const HOST = /^[A-Za-z0-9*]([A-Za-z0-9.:*-]{0,252})$/;
+
+function summary(r: InitResult): string {
+  const out: string[] = [];
+  out.push(`Strongroom instance created in ${r.dir}`, "");
+  const seal =
+    r.seal.type === "shamir"
+      ? `shamir (${r.seal.threshold} of ${r.seal.shares} shares unseal)`
+      : r.seal.type === "file"
+        ? `file (development only; master key in ${r.seal.keyFile})`
+        : "passphrase (set STRONGROOM_PASSPHRASE for the server, or use strongroom unseal)";
+  out.push(kv({ config: r.config, api: r.api, seal, ca: r.ca, "server certificate": r.serverCert, profiles: r.profiles }).trimEnd());
+  for (const [name, b] of Object.entries(r.bundles)) {
+    out.push("", `Bundle ${name} (role ${b.role}, CN ${b.cn}, OU ${b.ou}):`);
+    out.push(
+      kv({ cert: b.cert, key: b.key, ca: b.ca, pkcs12: b.p12, "pkcs12 password file": b.p12Password })
+        .trimEnd()
+        .split("\n")
+        .map((l) => `  ${l}`)
+        .join("\n"),
+    );
+  }
+  if (r.unsealShares?.length) {
+    const bar = "!".repeat(78);
+    out.push(
+      "",
+      bar,
+      "!!  UNSEAL SHARES: SHOWN THIS ONCE AND NEVER STORED. DISTRIBUTE THEM NOW.",
+      `!!  Give each share to a different custodian. Any ${r.seal.threshold} of these ${r.seal.shares} shares unseal`,
+      "!!  the server after every restart; with fewer, every key is lost for good.",
+      bar,
+    );
+    for (const [i, s] of r.unsealShares.entries()) out.push(`  share ${i + 1}: ${s}`);
+    out.push(bar);
+  }
+  out.push("", "Next:", `  strongroom server --dir ${r.dir}`);
+  if (r.seal.type === "shamir") out.push(`  strongroom unseal --dir ${r.dir}      (${r.seal.threshold} times, one share each)`);
+  if (r.seal.type === "passphrase") out.push(`  strongroom unseal --dir ${r.dir}      (asks for the passphrase)`);
+  out.push(`  strongroom status --dir ${r.dir}`);
+  return `${out.join("\n")}\n`;
+}
+
+export const initCommand: CommandSpec = {
+  path: ["init"],
+  summary: "Create a new instance: master key seal, CA, server certificate, admin/auditor/app client bundles and profiles.",
+  details:
+    "The passphrase seal reads STRONGROOM_PASSPHRASE or asks twice on the terminal (at least 12 characters).\n" +
+    "Shamir shares are printed once: hand them to custodians, Strongroom does not keep them.",
+  options: {
+    dir: { type: "string", arg: "DIR", help: "instance directory to create (required)" },
+    seal: { type: "string", arg: "TYPE", help: "shamir (default), passphrase, or file (development only)" },
+    shares: { type: "string", arg: "N", help: "shamir: number of shares (default 5)" },
+    threshold: { type: "string", arg: "M", help: "shamir: shares needed to unseal (default 3)" },
+    host: { type: "string", arg: "NAMES", help: "comma-separated server names/IPs for its certificate (default localhost,127.0.0.1)" },
+    "api-port": { type: "string", arg: "P", help: "HTTPS API port (default 8443)" },
+    "kmip-port": { type: "string", arg: "P", help: "KMIP port (default 5696)" },
+    listen: { type: "string", arg: "ADDR", help: "listen address (default 0.0.0.0)" },
+    "ca-key": { type: "string", arg: "TYPE", help: "CA key type: ec-p256 (default) or rsa-3072" },
+    "time-zone": { type: "string", arg: "TZ", help: "IANA time zone for rollover at local midnight (default: this machine's)" },
+    node: { type: "string", arg: "NAME", help: "node name (default: host name)" },
+  },
+  async run(inv) {
+    const v = inv.values;
+    const dir = resolve(reqStr(v, "dir"));
+    const seal = optEnum(v, "seal", SEALS) ?? "shamir";
+    const shares = optInt(v, "shares", 1, 255);
+    const threshold = optInt(v, "threshold", 1, 255);
+    if (seal !== "shamir" && (shares !== undefined || threshold !== undefined))
+      throw new CliError("--shares and --threshold apply only to --seal shamir");
+    const n = shares ?? 5;
+    const m = threshold ?? Math.min(3, n);
+    if (m > n) throw new CliError(`--threshold (${m}) cannot be larger than --shares (${n})`);
+    const hosts = optList(v, "host") ?? ["localhost", "127.0.0.1"];
+    if (hosts.length === 0) throw new CliError("--host needs at least one name");
+    for (const h of hosts) if (!HOST.test(h)) throw new CliError(`--host: '${h}' is not a host name or IP address`);
+    const tz = optStr(v, "time-zone");
+    if (tz !== undefined && !isValidTimeZone(tz)) throw new CliError(`--time-zone: '${tz}' is not an IANA time zone`);
+    const opts: InitOptions = {
+      dir,
+      seal,
+      ...(seal === "shamir" ? { shares: n, threshold: m } : {}),
+      hosts,
+      apiPort: optInt(v, "api-port", 0, 65535) ?? 8443,
+      kmipPort: optInt(v, "kmip-port", 0, 65535) ?? 5696,
+      listenAddress: optStr(v, "listen"),
+      caKeyType: optEnum(v, "ca-key", CA_KEYS),
+      timeZone: tz,
+      node: optStr(v, "node"),
+    };
+    if (seal === "passphrase") {
+      opts.passphrase = await readPassphrase({ confirm: true });
+      if (opts.passphrase.length < 12) throw new CliError("the passphrase must be at least 12 characters");
+    }
+    const progress = new Progress().spin(`initializing instance in ${dir} (keys, CA, certificates)…`);
+    let result: InitResult;
+    try {
+      result = await initInstance(opts);
+    } finally {
+      progress.done();
+    }
+    if (inv.json) printJson(result);
+    else print(summary(result));
+    return 0;
+  },
+};
