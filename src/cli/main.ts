@@ -3,9 +3,9 @@ import { VERSION } from "../version.js";
 import type { CommandSpec, OptSpec } from "./command.js";
 import { CliError, errorLine } from "./http-client.js";
 
-function topUsage(COMMANDS: CommandSpec[]): string {
-  const width = Math.max(...COMMANDS.map((c) => c.path.join(" ").length + (c.args ? c.args.length + 1 : 0))) + 2;
-  const lines = COMMANDS.map(
+function topUsage(commands: CommandSpec[]): string {
+  const width = Math.max(...commands.map((c) => c.path.join(" ").length + (c.args ? c.args.length + 1 : 0))) + 2;
+  const lines = commands.map(
     (c) => `  ${`${c.path.join(" ")}${c.args ? ` ${c.args}` : ""}`.padEnd(width)}${c.summary.split(/(?<=\.) /)[0]}`,
   );
   return [
@@ -23,13 +23,13 @@ function topUsage(COMMANDS: CommandSpec[]): string {
   ].join("\n");
 }
 
-function groupUsage(COMMANDS: CommandSpec[], GROUPS: Record<string, string>, group: string): string {
-  const cmds = COMMANDS.filter((c) => c.path[0] === group);
+function groupUsage(commands: CommandSpec[], groups: Record<string, string>, group: string): string {
+  const cmds = commands.filter((c) => c.path[0] === group);
   const width = Math.max(...cmds.map((c) => c.path[1].length + (c.args ? c.args.length + 1 : 0))) + 2;
   return [
     `Usage: strongroom ${group} <command> [options]`,
     "",
-    GROUPS[group],
+    groups[group],
     "",
     "Commands:",
     ...cmds.map((c) => `  ${`${c.path[1]}${c.args ? ` ${c.args}` : ""}`.padEnd(width)}${c.summary.split(/(?<=\.) /)[0]}`),
