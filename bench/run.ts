@@ -1,6 +1,5 @@
 // Benchmarks: REST encrypt throughput over one keep-alive mTLS connection, as a ratio to the server's own no-op baseline.
-import { readFileSync, rmSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -45,7 +44,11 @@ async function main(): Promise<void> {
   const init = await initInstance({ dir, seal: "file", hosts: ["localhost", "127.0.0.1"], apiPort: 0, kmipPort: 0 });
   const server = await startServer({ dir, address: "127.0.0.1", apiPort: 0, log: createLogger(null) });
   const url = `https://localhost:${server.apiPort}`;
-  const tls = (b: string) => ({ cert: readFileSync(init.bundles[b].cert), key: readFileSync(init.bundles[b].key), ca: readFileSync(init.bundles[b].ca) });
+  const tls = (b: string) => ({
+    cert: readFileSync(init.bundles[b].cert),
+    key: readFileSync(init.bundles[b].key),
+    ca: readFileSync(init.bundles[b].ca),
+  });
   const admin = new Agent({ keepAlive: true, maxSockets: 1, ...tls("admin1") });
   const app = new Agent({ keepAlive: true, maxSockets: 1, ...tls("app") });
   try {

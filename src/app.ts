@@ -51,7 +51,13 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     cacheSize: config.limits.keyCacheSize,
   });
   const crypto = new CryptoService(keys);
-  const certs = new CertificateService({ store, barrier, audit, clock, caCertPem: readFileSync(resolvePath(config, config.tls.ca), "utf8") });
+  const certs = new CertificateService({
+    store,
+    barrier,
+    audit,
+    clock,
+    caCertPem: readFileSync(resolvePath(config, config.tls.ca), "utf8"),
+  });
   const sys = new SysService({ barrier, audit, clock, node: config.node, version: VERSION });
 
   let running: Promise<{ rolledOver: number; destroyed: number }> | null = null;

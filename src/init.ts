@@ -4,7 +4,15 @@ import { join } from "node:path";
 import { AuditLog } from "./audit/audit-log.js";
 import { SYSTEM_ACTOR } from "./auth/identity.js";
 import { CONFIG_FILE, type Config, defaultConfig, resolvePath, writeConfig } from "./config/config.js";
-import { type CaKeyType, CertificateService, type CertRole, createCa, generateLeafKey, issueWithCa, newPassword } from "./pki/cert-service.js";
+import {
+  type CaKeyType,
+  CertificateService,
+  type CertRole,
+  createCa,
+  generateLeafKey,
+  issueWithCa,
+  newPassword,
+} from "./pki/cert-service.js";
 import { createPkcs12 } from "./pki/pkcs12.js";
 import { Barrier, newSeal, type SealConfig } from "./seal/barrier.js";
 import { SqliteStore } from "./store/sqlite.js";
@@ -70,7 +78,12 @@ export async function initInstance(o: InitOptions): Promise<InitResult> {
   const now = o.now ?? new Date();
   for (const d of ["", "data", "pki", "bundles", "seal"]) mkdirSync(join(o.dir, d), { recursive: true, mode: 0o700 });
 
-  const sealed = newSeal(o.seal, { shares: o.shares, threshold: o.threshold, passphrase: o.passphrase, keyFile: join(o.dir, "seal", "master.key") });
+  const sealed = newSeal(o.seal, {
+    shares: o.shares,
+    threshold: o.threshold,
+    passphrase: o.passphrase,
+    keyFile: join(o.dir, "seal", "master.key"),
+  });
   const cfg: Config = defaultConfig(o.dir, sealed.config.type === "file" ? { type: "file", keyFile: "seal/master.key" } : sealed.config);
   cfg.listen.apiPort = o.apiPort;
   cfg.listen.kmipPort = o.kmipPort;

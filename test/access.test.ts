@@ -1,7 +1,7 @@
 // Identity and access: admin/client separation, ownership, per-key users/groups/operations, default policies — all audited.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { client, type Client, type Instance, newInstance } from "./helpers.js";
+import { type Client, client, type Instance, newInstance } from "./helpers.js";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
@@ -66,7 +66,9 @@ describe("access policy (default any-authenticated)", () => {
 
   test("per-key users, groups and operations", async () => {
     await bob.call("POST", "/v1/keys", { name: "payments-key", type: "aes-256" });
-    const p = await bob.call("PATCH", "/v1/keys/payments-key", { policy: { groups: ["payments"], users: ["app"], operations: ["encrypt"] } });
+    const p = await bob.call("PATCH", "/v1/keys/payments-key", {
+      policy: { groups: ["payments"], users: ["app"], operations: ["encrypt"] },
+    });
     assert.equal(p.status, 200);
     assert.equal((await carol.call("POST", "/v1/keys/payments-key/encrypt", { plaintext: b64("x") })).status, 403, "carol: wrong group");
     const e = await i.as.app.call("POST", "/v1/keys/payments-key/encrypt", { plaintext: b64("x") });

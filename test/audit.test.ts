@@ -21,7 +21,18 @@ describe("audit", () => {
     const r = await i.as.auditor.call("GET", "/v1/audit?key=a1&action=key.encrypt");
     assert.equal(r.body.events.length, 5);
     const e = r.body.events[0];
-    assert.deepEqual(Object.keys(e).sort(), ["action", "actor", "detail", "node", "outcome", "reason", "requestId", "seq", "target", "time"]);
+    assert.deepEqual(Object.keys(e).sort(), [
+      "action",
+      "actor",
+      "detail",
+      "node",
+      "outcome",
+      "reason",
+      "requestId",
+      "seq",
+      "target",
+      "time",
+    ]);
     assert.equal(e.actor.cn, "app");
     assert.equal(e.actor.ou, "apps");
     assert.equal(e.actor.role, "client");

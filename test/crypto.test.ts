@@ -1,6 +1,6 @@
 // On-board cryptography over HTTPS: AES modes and AAD, rewrap, data keys, sign/verify, HMAC, batch forms, material.
 import assert from "node:assert/strict";
-import { createHmac, createPrivateKey, createPublicKey, verify as cryptoVerify, constants, createDecipheriv } from "node:crypto";
+import { constants, createDecipheriv, createHmac, createPrivateKey, createPublicKey, verify as cryptoVerify } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { type Instance, newInstance } from "./helpers.js";
 
@@ -97,7 +97,10 @@ describe("on-board cryptography", () => {
     assert.equal(d.body.plaintext, both.body.plaintext);
     const wrapped = await i.as.app.call("POST", "/v1/keys/aes/datakey", { mode: "wrapped", bits: 128 });
     assert.equal(wrapped.body.plaintext, null);
-    assert.equal(unb64((await i.as.app.call("POST", "/v1/keys/aes/decrypt", { ciphertext: wrapped.body.ciphertext })).body.plaintext).length, 16);
+    assert.equal(
+      unb64((await i.as.app.call("POST", "/v1/keys/aes/decrypt", { ciphertext: wrapped.body.ciphertext })).body.plaintext).length,
+      16,
+    );
     assert.equal((await i.as.app.call("POST", "/v1/keys/aes/datakey", { bits: 200 })).status, 400);
   });
 
@@ -113,13 +116,32 @@ describe("on-board cryptography", () => {
     for (const [key, algorithm, hash] of cases) {
       const s = await i.as.app.call("POST", `/v1/keys/${key}/sign`, { input: msg, hash, ...(algorithm ? { algorithm } : {}) });
       assert.equal(s.status, 200, JSON.stringify(s.body));
-      const v = await i.as.app.call("POST", `/v1/keys/${key}/verify`, { input: msg, signature: s.body.signature, hash, ...(algorithm ? { algorithm } : {}) });
+      const v = await i.as.app.call("POST", `/v1/keys/${key}/verify`, {
+        input: msg,
+        signature: s.body.signature,
+        hash,
+        ...(algorithm ? { algorithm } : {}),
+      });
       assert.equal(v.body.valid, true, `${key} ${algorithm} ${hash}`);
-      const forged = await i.as.app.call("POST", `/v1/keys/${key}/verify`, { input: b64("approve payment 992"), signature: s.body.signature, hash, ...(algorithm ? { algorithm } : {}) });
+      const forged = await i.as.app.call("POST", `/v1/keys/${key}/verify`, {
+        input: b64("approve payment 992"),
+        signature: s.body.signature,
+        hash,
+        ...(algorithm ? { algorithm } : {}),
+      });
       assert.equal(forged.body.valid, false);
       // Independent check with the public key from the material (PKCS#8).
-      const priv = createPrivateKey({ key: unb64((await i.as.app.call("GET", `/v1/keys/${key}/material`)).body.material), format: "der", type: "pkcs8" });
-      const pad = s.body.algorithm === "pss" ? { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } : s.body.algorithm === "pkcs1" ? { padding: constants.RSA_PKCS1_PADDING } : {};
+      const priv = createPrivateKey({
+        key: unb64((await i.as.app.call("GET", `/v1/keys/${key}/material`)).body.material),
+        format: "der",
+        type: "pkcs8",
+      });
+      const pad =
+        s.body.algorithm === "pss"
+          ? { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
+          : s.body.algorithm === "pkcs1"
+            ? { padding: constants.RSA_PKCS1_PADDING }
+            : {};
       assert.ok(cryptoVerify(hash, unb64(msg), { key: createPublicKey(priv), ...pad }, unb64(s.body.signature)));
     }
     assert.equal((await i.as.app.call("POST", "/v1/keys/ec/sign", { input: msg, algorithm: "pss" })).status, 400);
@@ -138,12 +160,19 @@ describe("on-board cryptography", () => {
   });
 
   test("batch forms return a result or an error per item, in order", async () => {
-    const enc = await i.as.app.call("POST", "/v1/keys/aes/encrypt", { batch: [{ plaintext: b64("a") }, { plaintext: b64("b"), context: b64("c") }] });
+    const enc = await i.as.app.call("POST", "/v1/keys/aes/encrypt", {
+      batch: [{ plaintext: b64("a") }, { plaintext: b64("b"), context: b64("c") }],
+    });
     assert.equal(enc.status, 200);
     assert.equal(enc.body.batch.length, 2);
     const [ca, cb] = enc.body.batch;
     const dec = await i.as.app.call("POST", "/v1/keys/aes/decrypt", {
-      batch: [{ ciphertext: ca.ciphertext }, { ciphertext: cb.ciphertext }, { ciphertext: cb.ciphertext, context: b64("wrong") }, { ciphertext: b64("junk") }],
+      batch: [
+        { ciphertext: ca.ciphertext },
+        { ciphertext: cb.ciphertext },
+        { ciphertext: cb.ciphertext, context: b64("wrong") },
+        { ciphertext: b64("junk") },
+      ],
     });
     assert.equal(dec.status, 200);
     assert.equal(unb64(dec.body.batch[0].plaintext).toString(), "a");

@@ -11,7 +11,8 @@ const root = fileURLToPath(new URL("../../", import.meta.url));
 
 test("docs/api.md lists every route and every error code", () => {
   const doc = readFileSync(`${root}docs/api.md`, "utf8");
-  for (const r of createRouter("x").routes) assert.ok(doc.includes(`${r.method} ${r.path}`), `${r.method} ${r.path} missing from docs/api.md`);
+  for (const r of createRouter("x").routes)
+    assert.ok(doc.includes(`${r.method} ${r.path}`), `${r.method} ${r.path} missing from docs/api.md`);
   for (const code of Object.keys(ERRORS)) assert.ok(doc.includes(`\`${code}\``), `error ${code} missing from docs/api.md`);
 });
 

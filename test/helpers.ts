@@ -1,7 +1,6 @@
 // Test harness: a real instance in a temp directory, a real HTTPS server on an ephemeral port, and a mutual-TLS client.
-import { readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { Agent, request } from "node:https";
-import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type InitOptions, type InitResult, initInstance } from "../src/init.js";
@@ -91,7 +90,15 @@ export interface Instance {
 export async function newInstance(opts: Partial<InitOptions> = {}, env: NodeJS.ProcessEnv = {}): Promise<Instance> {
   const dir = mkdtempSync(join(tmpdir(), "strongroom-test-"));
   const clock = new TestClock();
-  const init = await initInstance({ dir, seal: "file", hosts: ["localhost", "127.0.0.1"], apiPort: 0, kmipPort: 0, timeZone: "UTC", ...opts });
+  const init = await initInstance({
+    dir,
+    seal: "file",
+    hosts: ["localhost", "127.0.0.1"],
+    apiPort: 0,
+    kmipPort: 0,
+    timeZone: "UTC",
+    ...opts,
+  });
   const log = createLogger(process.env.STRONGROOM_TEST_LOG ? process.stderr : null);
   let server = await startServer({ dir, address: "127.0.0.1", apiPort: 0, clock: clock.now, env, log });
   const bundle = (name: string) => {

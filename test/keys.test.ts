@@ -15,7 +15,18 @@ describe("key lifecycle", () => {
   });
 
   test("create every key type; contract shape of GET /v1/keys/{name}", async () => {
-    const types = ["aes-128", "aes-192", "aes-256", "rsa-2048", "rsa-3072", "ec-p256", "ec-p384", "hmac-sha256", "hmac-sha384", "hmac-sha512"];
+    const types = [
+      "aes-128",
+      "aes-192",
+      "aes-256",
+      "rsa-2048",
+      "rsa-3072",
+      "ec-p256",
+      "ec-p384",
+      "hmac-sha256",
+      "hmac-sha384",
+      "hmac-sha512",
+    ];
     for (const type of types) {
       const r = await i.as.admin1.call("POST", "/v1/keys", { name: `t-${type}`, type });
       assert.equal(r.status, 201, JSON.stringify(r.body));

@@ -18,7 +18,11 @@ export interface PeerCertificate {
 }
 
 /** Serial numbers are compared as upper-case hex without leading zeros. */
-export const normalizeSerial = (s: string): string => s.replace(/:/g, "").toUpperCase().replace(/^0+(?=.)/, "");
+export const normalizeSerial = (s: string): string =>
+  s
+    .replace(/:/g, "")
+    .toUpperCase()
+    .replace(/^0+(?=.)/, "");
 
 /** The actor of work the server does by itself (rollover, scheduled destruction). */
 export const SYSTEM_ACTOR: Actor = { cn: "strongroom", ou: "system", role: null, serial: null, address: null };

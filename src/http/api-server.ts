@@ -14,7 +14,7 @@ import type { RequestContext, Router } from "./route.js";
 export function peerOf(socket: TLSSocket): PeerCertificate | null {
   if (!socket.authorized) return null;
   const c = socket.getPeerCertificate();
-  if (!c || !c.serialNumber) return null;
+  if (!c?.serialNumber) return null;
   const subj = c.subject as unknown as Record<string, string | string[]>;
   const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v) ?? "";
   return { serial: c.serialNumber, cn: first(subj.CN), ou: first(subj.OU) };
@@ -66,7 +66,7 @@ export interface ApiServerOptions {
 }
 
 export function createApiServer(o: ApiServerOptions): Server {
-  const { app, router, log } = o;
+  const { app, log } = o;
   const server = createServer({
     ca: [o.tls.ca],
     cert: o.tls.cert,

@@ -85,7 +85,12 @@ export class Router {
   openapi(version: string): JsonSchema {
     const paths: Record<string, Record<string, unknown>> = {};
     for (const r of this.routes) {
-      const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: "path", required: true, schema: { type: "string" } }));
+      const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+        name: m[1],
+        in: "path",
+        required: true,
+        schema: { type: "string" },
+      }));
       const query = Object.entries(r.query ?? {}).map(([name, s]) => ({ name, in: "query", required: !s.optional, schema: s.json }));
       paths[r.path] ??= {};
       paths[r.path][r.method.toLowerCase()] = {

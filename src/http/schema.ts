@@ -15,7 +15,13 @@ const bad = (path: string, what: string): never => fail("validation", { detail: 
 
 export function str(o: { min?: number; max: number; pattern?: RegExp; description?: string }): Schema<string> {
   return {
-    json: { type: "string", minLength: o.min ?? 0, maxLength: o.max, ...(o.pattern ? { pattern: o.pattern.source } : {}), ...(o.description ? { description: o.description } : {}) },
+    json: {
+      type: "string",
+      minLength: o.min ?? 0,
+      maxLength: o.max,
+      ...(o.pattern ? { pattern: o.pattern.source } : {}),
+      ...(o.description ? { description: o.description } : {}),
+    },
     parse(v, path) {
       if (typeof v !== "string") return bad(path, "must be a string");
       if (v.length < (o.min ?? 0) || v.length > o.max) return bad(path, `must be ${o.min ?? 0}..${o.max} characters`);
@@ -39,7 +45,8 @@ export function int(o: { min: number; max: number; description?: string }): Sche
   return {
     json: { type: "integer", minimum: o.min, maximum: o.max, ...(o.description ? { description: o.description } : {}) },
     parse(v, path) {
-      if (typeof v !== "number" || !Number.isInteger(v) || v < o.min || v > o.max) return bad(path, `must be an integer in ${o.min}..${o.max}`);
+      if (typeof v !== "number" || !Number.isInteger(v) || v < o.min || v > o.max)
+        return bad(path, `must be an integer in ${o.min}..${o.max}`);
       return v;
     },
   };
@@ -72,7 +79,12 @@ const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 /** Standard base64 (with padding), decoded to a Buffer of at most `maxBytes`. */
 export function b64(o: { maxBytes: number; description?: string }): Schema<Buffer> {
   return {
-    json: { type: "string", format: "byte", maxLength: Math.ceil(o.maxBytes / 3) * 4, ...(o.description ? { description: o.description } : {}) },
+    json: {
+      type: "string",
+      format: "byte",
+      maxLength: Math.ceil(o.maxBytes / 3) * 4,
+      ...(o.description ? { description: o.description } : {}),
+    },
     parse(v, path) {
       if (typeof v !== "string" || !B64.test(v)) return bad(path, "must be standard base64");
       if (Math.floor((v.length * 3) / 4) > o.maxBytes + 2) return bad(path, `must decode to at most ${o.maxBytes} bytes`);
@@ -85,7 +97,13 @@ export function b64(o: { maxBytes: number; description?: string }): Schema<Buffe
 
 export function arr<T>(item: Schema<T>, o: { max: number; min?: number; description?: string }): Schema<T[]> {
   return {
-    json: { type: "array", items: item.json, maxItems: o.max, minItems: o.min ?? 0, ...(o.description ? { description: o.description } : {}) },
+    json: {
+      type: "array",
+      items: item.json,
+      maxItems: o.max,
+      minItems: o.min ?? 0,
+      ...(o.description ? { description: o.description } : {}),
+    },
     parse(v, path) {
       if (!Array.isArray(v)) return bad(path, "must be an array");
       if (v.length > o.max || v.length < (o.min ?? 0)) return bad(path, `must hold ${o.min ?? 0}..${o.max} items`);

@@ -1,5 +1,5 @@
 // On-board cryptography and key retrieval: material, encrypt/decrypt/rewrap, datakey, sign/verify, hmac — single and batch.
-import { createHmac, randomBytes, sign as cryptoSign, verify as cryptoVerify, constants, timingSafeEqual } from "node:crypto";
+import { constants, createHmac, sign as cryptoSign, verify as cryptoVerify, randomBytes, timingSafeEqual } from "node:crypto";
 import { audited, type OpScope } from "../audit/operation.js";
 import type { AuthCtx } from "../auth/identity.js";
 import type { UseOperation } from "../auth/policy.js";
@@ -163,7 +163,8 @@ export class CryptoService {
     const hash = item.hash ?? "sha256";
     const fam = keyFamily(k.type);
     const algorithm = item.algorithm ?? (fam === "rsa" ? "pss" : "ecdsa");
-    if ((fam === "ec") !== (algorithm === "ecdsa")) fail("validation", { detail: `algorithm ${algorithm} does not fit key type ${k.type}` });
+    if ((fam === "ec") !== (algorithm === "ecdsa"))
+      fail("validation", { detail: `algorithm ${algorithm} does not fit key type ${k.type}` });
     const padding =
       algorithm === "pss"
         ? { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }

@@ -9,15 +9,7 @@ import { Lru } from "../crypto/lru.js";
 import { fail } from "../errors/registry.js";
 import type { Barrier } from "../seal/barrier.js";
 import type { SqlValue, Store, Tx } from "../store/store.js";
-import {
-  type KeyRow,
-  type KeyState,
-  type KeyView,
-  keyView,
-  type ObjectRow,
-  type RevocationReason,
-  type Rotation,
-} from "./key-model.js";
+import { type KeyRow, type KeyState, type KeyView, keyView, type ObjectRow, type RevocationReason, type Rotation } from "./key-model.js";
 import { nextRollover } from "./rollover.js";
 
 export interface KeyServiceDeps {
@@ -167,7 +159,8 @@ export class KeyService {
 
   async create(ctx: AuthCtx, req: CreateKeyRequest): Promise<KeyView> {
     return audited(this.deps.audit, ctx, "key.create", { name: req.name, version: 1 }, async (op) => {
-      if (ctx.actor.role !== "admin" && ctx.actor.role !== "client") fail("forbidden", { detail: `role ${ctx.actor.role} may not create keys` });
+      if (ctx.actor.role !== "admin" && ctx.actor.role !== "client")
+        fail("forbidden", { detail: `role ${ctx.actor.role} may not create keys` });
       const rotation = req.rotation ?? { mode: "manual" };
       const policy = normPolicy(req.policy);
       op.detail = { type: req.type };
@@ -175,20 +168,17 @@ export class KeyService {
       const prepared = await this.prepareVersion(req.type);
       await op.commit(this.deps.store, async (tx) => {
         if (await tx.get("SELECT name FROM keys WHERE name = $1", [req.name])) fail("key_exists", { name: req.name });
-        await tx.run(
-          `INSERT INTO keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $8, $9, NULL, NULL)`,
-          [
-            req.name,
-            req.type,
-            ctx.actor.cn,
-            req.description ?? "",
-            JSON.stringify(rotation),
-            JSON.stringify(policy),
-            req.exportable === false ? 0 : 1,
-            now,
-            this.nextRotationAt(rotation, now),
-          ],
-        );
+        await tx.run(`INSERT INTO keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $8, $9, NULL, NULL)`, [
+          req.name,
+          req.type,
+          ctx.actor.cn,
+          req.description ?? "",
+          JSON.stringify(rotation),
+          JSON.stringify(policy),
+          req.exportable === false ? 0 : 1,
+          now,
+          this.nextRotationAt(rotation, now),
+        ]);
         await this.insertVersion(tx, req.name, req.type, 1, prepared, now);
       });
       return this.view(this.deps.store, req.name);
@@ -210,7 +200,8 @@ export class KeyService {
 
   async list(ctx: AuthCtx, req: ListKeysRequest): Promise<{ keys: KeySummary[]; next: string | null }> {
     return audited(this.deps.audit, ctx, "key.list", {}, async (op) => {
-      if (ctx.actor.role !== "admin" && ctx.actor.role !== "client") fail("forbidden", { detail: `role ${ctx.actor.role} may not list keys` });
+      if (ctx.actor.role !== "admin" && ctx.actor.role !== "client")
+        fail("forbidden", { detail: `role ${ctx.actor.role} may not list keys` });
       const where: string[] = [];
       const params: SqlValue[] = [];
       const add = (sql: string, ...v: SqlValue[]) => {

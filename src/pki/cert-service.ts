@@ -113,9 +113,7 @@ export function createCa(keyType: CaKeyType, node: string, now: Date): CaMateria
 export class CertificateService {
   private ca: CaMaterial | null = null;
 
-  constructor(
-    private readonly deps: { store: Store; barrier: Barrier; audit: AuditLog; clock: () => Date; caCertPem: string },
-  ) {
+  constructor(private readonly deps: { store: Store; barrier: Barrier; audit: AuditLog; clock: () => Date; caCertPem: string }) {
     deps.barrier.onUnseal(async () => {
       this.ca = null;
     });
@@ -131,7 +129,19 @@ export class CertificateService {
   }
 
   /** Records a certificate and the role it grants. */
-  static async register(tx: Tx, c: { serial: string; cn: string; ou: string; role: CertRole | "server"; notBefore: Date; notAfter: Date; pem: string; issuedBy: string }) {
+  static async register(
+    tx: Tx,
+    c: {
+      serial: string;
+      cn: string;
+      ou: string;
+      role: CertRole | "server";
+      notBefore: Date;
+      notAfter: Date;
+      pem: string;
+      issuedBy: string;
+    },
+  ) {
     await tx.run(
       `INSERT INTO certificates (serial, cn, ou, role, not_before, not_after, status, revoked_at, issued_by, pem)
        VALUES ($1, $2, $3, $4, $5, $6, 'valid', NULL, $7, $8)`,
@@ -176,11 +186,23 @@ export class CertificateService {
       await op.commit(this.deps.store, (tx) =>
         CertificateService.register(tx, { ...issued, cn: req.cn, ou: req.ou ?? "", role: req.role, issuedBy: ctx.actor.cn }),
       );
-      const out: IssuedCertificate = { serial: issued.serial, certificate: issued.pem, ca: ca.certPem, notAfter: issued.notAfter.toISOString(), role: req.role };
+      const out: IssuedCertificate = {
+        serial: issued.serial,
+        certificate: issued.pem,
+        ca: ca.certPem,
+        notAfter: issued.notAfter.toISOString(),
+        role: req.role,
+      };
       if (privateKey) {
         out.privateKey = privateKey.export({ type: "pkcs8", format: "pem" }) as string;
         out.pkcs12Password = newPassword();
-        out.pkcs12 = createPkcs12({ certPem: issued.pem, keyPem: out.privateKey, caPem: ca.certPem, password: out.pkcs12Password, friendlyName: req.cn });
+        out.pkcs12 = createPkcs12({
+          certPem: issued.pem,
+          keyPem: out.privateKey,
+          caPem: ca.certPem,
+          password: out.pkcs12Password,
+          friendlyName: req.cn,
+        });
       }
       return out;
     });
@@ -228,7 +250,10 @@ export class CertificateService {
         if (row?.role === "server") fail("invalid_state", { detail: "the server certificate is replaced, not revoked" });
         if (row?.status === "revoked") fail("invalid_state", { detail: `certificate ${serial} is already revoked` });
         op.detail = { role: row?.role };
-        await tx.run("UPDATE certificates SET status = 'revoked', revoked_at = $1 WHERE serial = $2", [this.deps.clock().toISOString(), serial]);
+        await tx.run("UPDATE certificates SET status = 'revoked', revoked_at = $1 WHERE serial = $2", [
+          this.deps.clock().toISOString(),
+          serial,
+        ]);
       });
       const r = await this.deps.store.get<Record<string, string>>(
         "SELECT serial, cn, ou, role, not_before, not_after, status, revoked_at, issued_by FROM certificates WHERE serial = $1",

@@ -148,7 +148,8 @@ export class Barrier {
 
   /** Submits one Shamir share; unseals when the threshold is reached. */
   async submitShare(text: string): Promise<UnsealStatus> {
-    if (this.config.type !== "shamir") fail("bad_request", { detail: `this instance uses the ${this.config.type} seal; submit a passphrase` });
+    if (this.config.type !== "shamir")
+      fail("bad_request", { detail: `this instance uses the ${this.config.type} seal; submit a passphrase` });
     if (!this.sealed) fail("already_unsealed");
     const cfg = this.config as Extract<SealConfig, { type: "shamir" }>;
     const share = decodeShare(text, cfg.setId);

@@ -1,7 +1,7 @@
 // Text encoding of Shamir unseal shares: set id, index, value and a checksum so typos are caught one share at a time.
 import { createHash, timingSafeEqual } from "node:crypto";
-import { fail } from "../errors/registry.js";
 import type { Share } from "../crypto/shamir.js";
+import { fail } from "../errors/registry.js";
 
 const PREFIX = "srs1";
 

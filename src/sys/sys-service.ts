@@ -7,16 +7,18 @@ import type { Barrier, UnsealStatus } from "../seal/barrier.js";
 
 export class SysService {
   readonly startedAt: Date;
-  constructor(
-    private readonly deps: { barrier: Barrier; audit: AuditLog; clock: () => Date; node: string; version: string },
-  ) {
+  constructor(private readonly deps: { barrier: Barrier; audit: AuditLog; clock: () => Date; node: string; version: string }) {
     this.startedAt = deps.clock();
   }
 
   async unseal(ctx: AuthCtx, req: { share?: string; passphrase?: string }): Promise<UnsealStatus> {
     return audited(this.deps.audit, ctx, "sys.unseal", {}, async (op) => {
-      if ((req.share === undefined) === (req.passphrase === undefined)) fail("validation", { detail: "give exactly one of share, passphrase" });
-      const status = req.share !== undefined ? await this.deps.barrier.submitShare(req.share) : await this.deps.barrier.submitPassphrase(req.passphrase as string);
+      if ((req.share === undefined) === (req.passphrase === undefined))
+        fail("validation", { detail: "give exactly one of share, passphrase" });
+      const status =
+        req.share !== undefined
+          ? await this.deps.barrier.submitShare(req.share)
+          : await this.deps.barrier.submitPassphrase(req.passphrase as string);
       op.detail = { progress: status.progress, threshold: status.threshold, sealed: status.sealed };
       return status;
     });

@@ -8,7 +8,8 @@ export const certRoutes = [
   route({
     method: "POST",
     path: "/v1/certs",
-    summary: "Issue a client certificate: CN = user, OU = group, with a role. Without csr the server generates the key and returns a PEM bundle and PKCS#12.",
+    summary:
+      "Issue a client certificate: CN = user, OU = group, with a role. Without csr the server generates the key and returns a PEM bundle and PKCS#12.",
     auth: "cert",
     action: "cert.issue",
     body: obj({

@@ -6,7 +6,6 @@ import { type RequestContext, route } from "../route.js";
 import { arr, b64, enumOf, int, obj, opt, queryInt, type Schema } from "../schema.js";
 import { authCtx, pathName, toJson, zeroBuffers } from "./common.js";
 
-
 /** Largest plaintext/ciphertext accepted in one item (the body limit bounds batches as a whole). */
 const MAX_DATA = 768 * 1024;
 const data = (description: string) => b64({ maxBytes: MAX_DATA, description });

@@ -10,7 +10,10 @@ import { authCtx, keyName, pathName, principal } from "./common.js";
 const STATES = ["Pre-Active", "Active", "Deactivated", "Compromised", "Destroyed", "Destroyed Compromised"] as const;
 
 const rotation = obj({
-  mode: enumOf(["auto", "manual", "none"], "auto: rollover every periodDays at local midnight; manual: only on request; none: rotate refused"),
+  mode: enumOf(
+    ["auto", "manual", "none"],
+    "auto: rollover every periodDays at local midnight; manual: only on request; none: rotate refused",
+  ),
   periodDays: opt(int({ min: 1, max: 3650, description: "cryptoperiod in days (mode auto)" })),
 });
 const policy = obj({
@@ -94,7 +97,8 @@ export const keyRoutes = [
     body: obj({ rotation: opt(rotation), policy: opt(policy), description: opt(str({ max: 1024 })), exportable: opt(bool()) }),
     response: keySchema,
     async handler(ctx, b) {
-      if (Object.keys(b).length === 0) fail("validation", { detail: "body: give at least one of rotation, policy, description, exportable" });
+      if (Object.keys(b).length === 0)
+        fail("validation", { detail: "body: give at least one of rotation, policy, description, exportable" });
       return { body: await ctx.app.keys.update(authCtx(ctx), pathName(ctx), { ...b, rotation: checkRotation(b.rotation) }) };
     },
   }),
