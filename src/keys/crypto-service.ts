@@ -8,6 +8,7 @@ import { keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
 import { fail, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import { canProcess, canProtect, type KeyRow, type ObjectRow } from "./key-model.js";
 import type { KeyService } from "./key-service.js";
+import { requireUsage } from "./usage.js";
 
 export type Hash = "sha256" | "sha384" | "sha512";
 export type SignAlgorithm = "pss" | "pkcs1" | "ecdsa";
@@ -126,6 +127,7 @@ export class CryptoService {
     const mode = item.algorithm ?? "aes-gcm";
     if (item.context && mode !== "aes-gcm") fail("validation", { detail: "context (AAD) requires algorithm aes-gcm" });
     const o = await this.current(k, scope, true);
+    requireUsage(o.usage_mask, "Encrypt", `version ${o.version} of '${k.name}'`);
     const key = this.keys.unwrapped(o).secret;
     return { ciphertext: encryptBlob(mode, o.version, key, item.plaintext, item.context ?? null), version: o.version };
   }
@@ -140,6 +142,7 @@ export class CryptoService {
       throw e;
     }
     const o = await this.version(k, version, scope);
+    requireUsage(o.usage_mask, "Decrypt", `version ${o.version} of '${k.name}'`);
     const key = this.keys.unwrapped(o).secret;
     try {
       return { plaintext: decryptBlob(item.ciphertext, key, item.context ?? null), version: o.version };
@@ -177,6 +180,7 @@ export class CryptoService {
   private async signOne(k: KeyRow, item: SignItem, scope: OpScope | null) {
     const { hash, algorithm, padding } = this.signParams(k, item);
     const o = await this.current(k, scope, true);
+    requireUsage(o.usage_mask, "Sign", `version ${o.version} of '${k.name}'`);
     const key = this.keys.unwrapped(o).privateKey;
     if (!key) return fail("wrong_key_type", { name: k.name, type: k.type, operation: "sign" });
     return { signature: cryptoSign(hash, item.input, { key, ...padding }), version: o.version, algorithm, hash };
@@ -194,6 +198,7 @@ export class CryptoService {
     this.requireFamily(k, ["hmac"], "hmac");
     const o = item.version === undefined ? await this.current(k, scope, true) : await this.version(k, item.version, scope);
     if (item.version !== undefined && !canProtect(o.state)) fail("invalid_state", { detail: `version ${o.version} is ${o.state}` });
+    requireUsage(o.usage_mask, "MACGenerate", `version ${o.version} of '${k.name}'`);
     const hash = k.type.replace("hmac-", "");
     return { mac: createHmac(hash, this.keys.unwrapped(o).secret).update(item.input).digest(), version: o.version };
   }
@@ -202,6 +207,7 @@ export class CryptoService {
     this.requireFamily(k, ["hmac"], "hmac");
     if (!item.mac) return fail("validation", { detail: "mac is required" });
     const o = await this.version(k, item.version, scope);
+    requireUsage(o.usage_mask, "MACVerify", `version ${o.version} of '${k.name}'`);
     const hash = k.type.replace("hmac-", "");
     const want = createHmac(hash, this.keys.unwrapped(o).secret).update(item.input).digest();
     return { valid: want.length === item.mac.length && timingSafeEqual(want, item.mac), version: o.version };

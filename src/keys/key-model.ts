@@ -37,17 +37,24 @@ export interface KeyRow {
   destroyed_at: string | null;
 }
 
+/** KMIP Object Type of a managed object (the names the KMIP XML encoding uses). */
+export type ObjectType = "SymmetricKey" | "PrivateKey" | "PublicKey" | "SecretData" | "Certificate" | "OpaqueObject";
+
 export interface ObjectRow {
   id: string;
   name: string;
   version: number;
+  object_type: ObjectType;
+  is_primary: number;
   type: KeyType;
   state: KeyState;
+  usage_mask: number;
   attributes: string;
   material: Buffer | null;
   public_key: Buffer | null;
   kek_id: number | null;
   created_at: string;
+  updated_at: string;
   activated_at: string | null;
   deactivated_at: string | null;
   compromised_at: string | null;

@@ -11,6 +11,15 @@ import type { Barrier } from "../seal/barrier.js";
 import type { SqlValue, Store, Tx } from "../store/store.js";
 import { type KeyRow, type KeyState, type KeyView, keyView, type ObjectRow, type RevocationReason, type Rotation } from "./key-model.js";
 import { nextRollover } from "./rollover.js";
+import { defaultUsage } from "./usage.js";
+
+/** Appends a KMIP Link attribute ({type, id}) to an object's attributes. */
+export async function addLink(tx: Tx, objectId: string, type: string, target: string): Promise<void> {
+  const row = await tx.get<{ attributes: string }>("SELECT attributes FROM objects WHERE id = $1", [objectId]);
+  const attrs = JSON.parse(row?.attributes ?? "{}") as { links?: { type: string; id: string }[] };
+  attrs.links = [...(attrs.links ?? []), { type, id: target }];
+  await tx.run("UPDATE objects SET attributes = $1 WHERE id = $2", [JSON.stringify(attrs), objectId]);
+}
 
 export interface KeyServiceDeps {
   store: Store;
@@ -72,8 +81,8 @@ export interface Unwrapped {
 
 const KEY_COLUMNS =
   "name, type, owner, description, current_version, rotation, policy, exportable, created_at, updated_at, next_rotation_at, deletion_at, destroyed_at";
-const OBJECT_COLUMNS =
-  "id, name, version, type, state, attributes, material, public_key, kek_id, created_at, activated_at, deactivated_at, compromised_at, destroyed_at, revocation_reason";
+export const OBJECT_COLUMNS =
+  "id, name, version, object_type, is_primary, type, state, usage_mask, attributes, material, public_key, kek_id, created_at, updated_at, activated_at, deactivated_at, compromised_at, destroyed_at, revocation_reason";
 
 const normPolicy = (p: Partial<KeyPolicy> | undefined): KeyPolicy => ({
   users: [...new Set(p?.users ?? [])],
@@ -107,12 +116,15 @@ export class KeyService {
   }
 
   async findVersions(db: Store | Tx, name: string): Promise<ObjectRow[]> {
-    return db.all<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE name = $1 ORDER BY version`, [name]);
+    return db.all<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE name = $1 AND is_primary = 1 ORDER BY version`, [name]);
   }
 
   async findVersion(db: Store | Tx, key: KeyRow, version?: number): Promise<ObjectRow> {
     const v = version ?? key.current_version;
-    const o = await db.get<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE name = $1 AND version = $2`, [key.name, v]);
+    const o = await db.get<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE name = $1 AND version = $2 AND is_primary = 1`, [
+      key.name,
+      v,
+    ]);
     if (!o) return fail("version_not_found", { name: key.name, version: v });
     return o;
   }
@@ -149,12 +161,42 @@ export class KeyService {
     }
   }
 
+  /**
+   * Inserts version `version` of `name`: its primary object, for a key pair also the public-key
+   * object (linked both ways, as KMIP Create Key Pair does), and moves the key's KMIP Name to it.
+   */
   private async insertVersion(tx: Tx, name: string, type: KeyType, version: number, p: PreparedVersion, now: string): Promise<void> {
+    const fam = keyFamily(type);
+    const pair = fam === "rsa" || fam === "ec";
+    const pubId = pair ? randomUUID() : null;
+    const links = (kind: string, id: string) => JSON.stringify({ links: [{ type: kind, id }] });
     await tx.run(
-      `INSERT INTO objects (id, name, version, type, state, attributes, material, public_key, kek_id, created_at, activated_at)
-       VALUES ($1, $2, $3, $4, 'Active', '{}', $5, $6, $7, $8, $8)`,
-      [p.id, name, version, type, p.blob, p.publicKey, p.kekId, now],
+      `INSERT INTO objects (id, name, version, object_type, is_primary, type, state, usage_mask, attributes, material, public_key, kek_id, created_at, updated_at, activated_at)
+       VALUES ($1, $2, $3, $4, 1, $5, 'Active', $6, $7, $8, $9, $10, $11, $11, $11)`,
+      [
+        p.id,
+        name,
+        version,
+        pair ? "PrivateKey" : "SymmetricKey",
+        type,
+        defaultUsage(type),
+        pubId ? links("Public Key Link", pubId) : "{}",
+        p.blob,
+        p.publicKey,
+        p.kekId,
+        now,
+      ],
     );
+    if (pubId) {
+      await tx.run(
+        `INSERT INTO objects (id, name, version, object_type, is_primary, type, state, usage_mask, attributes, material, public_key, kek_id, created_at, updated_at, activated_at)
+         VALUES ($1, $2, $3, 'PublicKey', 0, $4, 'Active', $5, $6, NULL, $7, NULL, $8, $8, $8)`,
+        [pubId, name, version, type, defaultUsage(type, true), links("Private Key Link", p.id), p.publicKey, now],
+      );
+    }
+    // KMIP: the key's Name is on its current version only.
+    await tx.run("DELETE FROM object_names WHERE name = $1", [name]);
+    await tx.run("INSERT INTO object_names (name, object_id) VALUES ($1, $2)", [name, p.id]);
   }
 
   async create(ctx: AuthCtx, req: CreateKeyRequest): Promise<KeyView> {
@@ -224,7 +266,7 @@ export class KeyService {
       params.push(limit + 1);
       const rows = await this.deps.store.all<KeyRow & { state: KeyState }>(
         `SELECT k.name, k.type, k.owner, k.policy, k.current_version, k.created_at, k.deletion_at, o.state
-           FROM keys k JOIN objects o ON o.name = k.name AND o.version = k.current_version
+           FROM keys k JOIN objects o ON o.name = k.name AND o.version = k.current_version AND o.is_primary = 1
           ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY k.name LIMIT $${params.length}`,
         params,
       );
@@ -286,7 +328,11 @@ export class KeyService {
     if (k.destroyed_at) fail("invalid_state", { detail: `key '${k.name}' is destroyed` });
     if (k.deletion_at) fail("invalid_state", { detail: `key '${k.name}' is scheduled for destruction; cancel the deletion first` });
     const version = k.current_version + 1;
+    const previous = await this.findVersion(tx, k);
     await this.insertVersion(tx, k.name, k.type, version, p, now);
+    // KMIP Re-key links: the old version points to its replacement and back.
+    await addLink(tx, previous.id, "Replacement Object Link", p.id);
+    await addLink(tx, p.id, "Replaced Object Link", previous.id);
     const rotation = JSON.parse(k.rotation) as Rotation;
     await tx.run("UPDATE keys SET current_version = $1, next_rotation_at = $2, updated_at = $3 WHERE name = $4", [
       version,
@@ -331,17 +377,19 @@ export class KeyService {
           if (compromise) {
             if (o.state === "Compromised") continue;
             // KMIP: Revoke with Key Compromise moves the object to Compromised from any non-destroyed state.
+            // The public half of a pair shares the version's fate.
             await tx.run(
-              "UPDATE objects SET state = 'Compromised', compromised_at = $1, revocation_reason = $2, deactivated_at = COALESCE(deactivated_at, $1) WHERE id = $3",
-              [now, req.reason, o.id],
+              `UPDATE objects SET state = 'Compromised', compromised_at = $1, revocation_reason = $2, deactivated_at = COALESCE(deactivated_at, $1), updated_at = $1
+                WHERE name = $3 AND version = $4`,
+              [now, req.reason, name, o.version],
             );
           } else {
             if (o.state === "Deactivated" || o.state === "Compromised") continue;
-            await tx.run("UPDATE objects SET state = 'Deactivated', deactivated_at = $1, revocation_reason = $2 WHERE id = $3", [
-              now,
-              req.reason,
-              o.id,
-            ]);
+            await tx.run(
+              `UPDATE objects SET state = 'Deactivated', deactivated_at = $1, revocation_reason = $2, updated_at = $1
+                WHERE name = $3 AND version = $4 AND state IN ('Active', 'Pre-Active')`,
+              [now, req.reason, name, o.version],
+            );
           }
           changed++;
         }
@@ -422,18 +470,16 @@ export class KeyService {
     for (const { name } of due) {
       await audited(this.deps.audit, this.systemCtx(), "key.destroy", { name }, async (op) => {
         const ids = await op.commit(this.deps.store, async (tx) => {
-          const versions = await this.findVersions(tx, name);
-          for (const o of versions) {
-            const state = o.state === "Compromised" || o.state === "Destroyed Compromised" ? "Destroyed Compromised" : "Destroyed";
-            await tx.run("UPDATE objects SET state = $1, material = NULL, destroyed_at = COALESCE(destroyed_at, $2) WHERE id = $3", [
-              state,
-              now,
-              o.id,
-            ]);
-          }
+          const rows = await tx.all<{ id: string }>("SELECT id FROM objects WHERE name = $1", [name]);
+          await tx.run(
+            `UPDATE objects SET state = CASE WHEN state IN ('Compromised', 'Destroyed Compromised') THEN 'Destroyed Compromised' ELSE 'Destroyed' END,
+                    material = NULL, destroyed_at = COALESCE(destroyed_at, $1), updated_at = $1
+              WHERE name = $2`,
+            [now, name],
+          );
           await tx.run("UPDATE keys SET destroyed_at = $1, next_rotation_at = NULL, updated_at = $1 WHERE name = $2", [now, name]);
           done++;
-          return versions.map((v) => v.id);
+          return rows.map((r) => r.id);
         });
         for (const id of ids) this.cache.delete(id);
       }).catch(() => undefined);

@@ -26,24 +26,38 @@ const schemaV1 = (t: { blob: string; bigint: string; serial: string }): string[]
    )`,
   "CREATE INDEX keys_next_rotation ON keys (next_rotation_at)",
   "CREATE INDEX keys_deletion ON keys (deletion_at)",
+  // One row per KMIP managed object. A key version is its primary object (is_primary = 1); an
+  // asymmetric version also has its public half as a second object with its own id.
   `CREATE TABLE objects (
      id TEXT PRIMARY KEY,
      name TEXT NOT NULL REFERENCES keys(name),
      version INTEGER NOT NULL,
+     object_type TEXT NOT NULL,
+     is_primary INTEGER NOT NULL,
      type TEXT NOT NULL,
      state TEXT NOT NULL,
+     usage_mask INTEGER NOT NULL DEFAULT 0,
      attributes TEXT NOT NULL DEFAULT '{}',
      material ${t.blob},
      public_key ${t.blob},
      kek_id INTEGER,
      created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
      activated_at TEXT,
      deactivated_at TEXT,
      compromised_at TEXT,
      destroyed_at TEXT,
      revocation_reason TEXT,
-     UNIQUE (name, version)
+     UNIQUE (name, version, object_type)
    )`,
+  "CREATE INDEX objects_type_state ON objects (object_type, state)",
+  // KMIP Name attributes (an object may have several; a key's name is on its current version).
+  `CREATE TABLE object_names (
+     name TEXT NOT NULL,
+     object_id TEXT NOT NULL REFERENCES objects(id),
+     PRIMARY KEY (name, object_id)
+   )`,
+  "CREATE INDEX object_names_object ON object_names (object_id)",
   `CREATE TABLE certificates (
      serial TEXT PRIMARY KEY,
      cn TEXT NOT NULL,
