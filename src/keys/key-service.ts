@@ -9,7 +9,16 @@ import { Lru } from "../crypto/lru.js";
 import { fail } from "../errors/registry.js";
 import type { Barrier } from "../seal/barrier.js";
 import type { SqlValue, Store, Tx } from "../store/store.js";
-import { type KeyRow, type KeyState, type KeyView, keyView, type ObjectRow, type RevocationReason, type Rotation } from "./key-model.js";
+import {
+  type KeyRow,
+  type KeyState,
+  type KeyView,
+  keyView,
+  type ObjectRow,
+  type ObjectType,
+  type RevocationReason,
+  type Rotation,
+} from "./key-model.js";
 import { nextRollover } from "./rollover.js";
 import { defaultUsage } from "./usage.js";
 
@@ -66,11 +75,35 @@ export interface KeySummary {
   deletionScheduledAt: string | null;
 }
 
-interface PreparedVersion {
+export interface PreparedVersion {
   id: string;
-  kekId: number;
-  blob: Buffer;
+  kekId: number | null;
+  blob: Buffer | null;
   publicKey: Buffer | null;
+}
+
+export interface ObjectLink {
+  type: string;
+  id: string;
+}
+
+/** KMIP attributes kept as JSON: links, and the typed values the KMIP layer stores (custom x- attributes …). */
+export interface ObjectAttributes {
+  links?: ObjectLink[];
+  [name: string]: unknown;
+}
+
+export interface VersionOptions {
+  state?: "Active" | "Pre-Active";
+  activatedAt?: string | null;
+  objectType?: ObjectType;
+  usageMask?: number;
+  publicUsageMask?: number;
+  attributes?: ObjectAttributes;
+  publicAttributes?: ObjectAttributes;
+  /** Whether to add a public-key object (default: for RSA and EC). */
+  withPublic?: boolean;
+  publicId?: string;
 }
 
 /** Unwrapped material of one version, kept in the LRU. */
@@ -151,52 +184,81 @@ export class KeyService {
    * Generates and wraps fresh material for a new version. Done outside any transaction: RSA-4096
    * generation takes a second and must not hold the write lock.
    */
-  private async prepareVersion(type: KeyType): Promise<PreparedVersion> {
+  async prepareVersion(type: KeyType): Promise<PreparedVersion> {
     const gen = await generateKey(type);
-    const id = randomUUID();
     try {
-      return { id, ...this.deps.barrier.wrap(id, gen.secret), publicKey: gen.publicKey };
+      return this.prepareMaterial(gen.secret, gen.publicKey);
     } finally {
       gen.secret.fill(0);
     }
   }
 
+  /** Wraps given material (imported or generated) under a fresh object id. */
+  prepareMaterial(secret: Buffer | null, publicKey: Buffer | null): PreparedVersion {
+    const id = randomUUID();
+    if (!secret) return { id, kekId: null, blob: null, publicKey };
+    return { id, ...this.deps.barrier.wrap(id, secret), publicKey };
+  }
+
   /**
-   * Inserts version `version` of `name`: its primary object, for a key pair also the public-key
-   * object (linked both ways, as KMIP Create Key Pair does), and moves the key's KMIP Name to it.
+   * Inserts version `version` of `name`: its primary object and, for a key pair, the public-key
+   * object (linked both ways, as KMIP Create Key Pair does). REST versions are Active with the
+   * type's default usage; KMIP passes its own state, usage mask, object type and attributes.
    */
-  private async insertVersion(tx: Tx, name: string, type: KeyType, version: number, p: PreparedVersion, now: string): Promise<void> {
+  async insertVersion(tx: Tx, name: string, type: KeyType, version: number, p: PreparedVersion, now: string, o: VersionOptions = {}): Promise<string | null> {
     const fam = keyFamily(type);
-    const pair = fam === "rsa" || fam === "ec";
-    const pubId = pair ? randomUUID() : null;
-    const links = (kind: string, id: string) => JSON.stringify({ links: [{ type: kind, id }] });
+    const pubId = o.withPublic ?? (fam === "rsa" || fam === "ec") ? (o.publicId ?? randomUUID()) : null;
+    const state = o.state ?? "Active";
+    const activatedAt = state === "Active" ? (o.activatedAt ?? now) : null;
+    const attrs = (base: ObjectAttributes | undefined, link?: ObjectLink) =>
+      JSON.stringify(link ? { ...base, links: [...(base?.links ?? []), link] } : (base ?? {}));
+    const objectType = o.objectType ?? (pubId ? "PrivateKey" : "SymmetricKey");
     await tx.run(
       `INSERT INTO objects (id, name, version, object_type, is_primary, type, state, usage_mask, attributes, material, public_key, kek_id, created_at, updated_at, activated_at)
-       VALUES ($1, $2, $3, $4, 1, $5, 'Active', $6, $7, $8, $9, $10, $11, $11, $11)`,
+       VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13)`,
       [
         p.id,
         name,
         version,
-        pair ? "PrivateKey" : "SymmetricKey",
+        objectType,
         type,
-        defaultUsage(type),
-        pubId ? links("Public Key Link", pubId) : "{}",
+        state,
+        o.usageMask ?? defaultUsage(type),
+        attrs(o.attributes, pubId ? { type: "Public Key Link", id: pubId } : undefined),
         p.blob,
         p.publicKey,
         p.kekId,
         now,
+        activatedAt,
       ],
     );
     if (pubId) {
       await tx.run(
         `INSERT INTO objects (id, name, version, object_type, is_primary, type, state, usage_mask, attributes, material, public_key, kek_id, created_at, updated_at, activated_at)
-         VALUES ($1, $2, $3, 'PublicKey', 0, $4, 'Active', $5, $6, NULL, $7, NULL, $8, $8, $8)`,
-        [pubId, name, version, type, defaultUsage(type, true), links("Private Key Link", p.id), p.publicKey, now],
+         VALUES ($1, $2, $3, 'PublicKey', 0, $4, $5, $6, $7, NULL, $8, NULL, $9, $9, $10)`,
+        [
+          pubId,
+          name,
+          version,
+          type,
+          state,
+          o.publicUsageMask ?? defaultUsage(type, true),
+          attrs(o.publicAttributes, { type: "Private Key Link", id: p.id }),
+          p.publicKey,
+          now,
+          activatedAt,
+        ],
       );
     }
-    // KMIP: the key's Name is on its current version only.
-    await tx.run("DELETE FROM object_names WHERE name = $1", [name]);
-    await tx.run("INSERT INTO object_names (name, object_id) VALUES ($1, $2)", [name, p.id]);
+    return pubId;
+  }
+
+  /** KMIP Name attributes: `names` now belong to `to` (and no longer to any other object). */
+  async assignNames(tx: Tx, to: string, names: string[]): Promise<void> {
+    for (const n of names) {
+      await tx.run("DELETE FROM object_names WHERE name = $1", [n]);
+      await tx.run("INSERT INTO object_names (name, object_id) VALUES ($1, $2)", [n, to]);
+    }
   }
 
   async create(ctx: AuthCtx, req: CreateKeyRequest): Promise<KeyView> {
@@ -222,6 +284,7 @@ export class KeyService {
           this.nextRotationAt(rotation, now),
         ]);
         await this.insertVersion(tx, req.name, req.type, 1, prepared, now);
+        await this.assignNames(tx, prepared.id, [req.name]);
       });
       return this.view(this.deps.store, req.name);
     });
@@ -324,12 +387,15 @@ export class KeyService {
   }
 
   /** Adds version n+1 and makes it current; shared by manual rotate and automatic rollover. */
-  private async rotateIn(tx: Tx, k: KeyRow, p: PreparedVersion, now: string): Promise<number> {
+  async rotateIn(tx: Tx, k: KeyRow, p: PreparedVersion, now: string, options?: VersionOptions): Promise<number> {
     if (k.destroyed_at) fail("invalid_state", { detail: `key '${k.name}' is destroyed` });
     if (k.deletion_at) fail("invalid_state", { detail: `key '${k.name}' is scheduled for destruction; cancel the deletion first` });
     const version = k.current_version + 1;
     const previous = await this.findVersion(tx, k);
-    await this.insertVersion(tx, k.name, k.type, version, p, now);
+    await this.insertVersion(tx, k.name, k.type, version, p, now, options);
+    // KMIP: the Name attributes move to the replacement (the key's name is on its current version).
+    const names = await tx.all<{ name: string }>("SELECT name FROM object_names WHERE object_id = $1", [previous.id]);
+    await this.assignNames(tx, p.id, names.map((n) => n.name));
     // KMIP Re-key links: the old version points to its replacement and back.
     await addLink(tx, previous.id, "Replacement Object Link", p.id);
     await addLink(tx, p.id, "Replaced Object Link", previous.id);
