@@ -4,6 +4,7 @@ import { AuditLog } from "./audit/audit-log.js";
 import { type Config, loadConfig, resolvePath } from "./config/config.js";
 import { CryptoService } from "./keys/crypto-service.js";
 import { KeyService } from "./keys/key-service.js";
+import { ObjectService } from "./keys/object-service.js";
 import type { Logger } from "./logger.js";
 import { CertificateService } from "./pki/cert-service.js";
 import { Barrier } from "./seal/barrier.js";
@@ -19,6 +20,8 @@ export interface App {
   audit: AuditLog;
   keys: KeyService;
   crypto: CryptoService;
+  /** Managed objects by KMIP Unique Identifier (the KMIP layer's view of the same keys). */
+  objects: ObjectService;
   certs: CertificateService;
   sys: SysService;
   clock: () => Date;
@@ -51,6 +54,7 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     cacheSize: config.limits.keyCacheSize,
   });
   const crypto = new CryptoService(keys);
+  const objects = new ObjectService(keys);
   const certs = new CertificateService({
     store,
     barrier,
@@ -86,6 +90,7 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     audit,
     keys,
     crypto,
+    objects,
     certs,
     sys,
     clock,

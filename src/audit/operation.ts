@@ -12,7 +12,7 @@ export interface Ctx {
 const AUDITED = Symbol("strongroom.audited");
 
 /** Error codes that are refusals of the caller (outcome "denied"), not failures. */
-const DENIALS = new Set<string>(["forbidden", "unauthenticated", "cert_revoked", "cert_unknown", "cert_expired"]);
+const DENIALS = new Set<string>(["forbidden", "unauthenticated", "cert_revoked", "cert_unknown", "cert_expired", "usage_not_permitted"]);
 
 /** True when a service already recorded this error's audit event (transports must not record it again). */
 export const wasAudited = (e: unknown): boolean => typeof e === "object" && e !== null && AUDITED in e;

@@ -28,13 +28,34 @@ export type KmipReason =
   | "Object Already Exists"
   | "General Failure";
 
+/** KMIP 2.x added finer Result Reasons (KMIP 2.1 §11.27); 1.x clients get the 1.x reason. */
+export type Kmip2Reason =
+  | KmipReason
+  | "Object Not Found"
+  | "Wrong Key Lifecycle State"
+  | "Incompatible Cryptographic Usage Mask"
+  | "Attribute Read Only"
+  | "Attribute Single Valued"
+  | "Attribute Not Found"
+  | "Non Unique Name Attribute"
+  | "Invalid Attribute Value"
+  | "Unsupported Cryptographic Parameters"
+  | "Bad Cryptographic Parameters"
+  | "Missing Initialization Vector"
+  | "Object Destroyed"
+  | "Invalid Object Type"
+  | "Illegal Object Type"
+  | "Invalid CSR"
+  | "Internal Server Error";
+
 interface ErrorDef {
   status: number;
   kmip: KmipReason;
+  kmip2: Kmip2Reason;
   message: string;
 }
 
-const def = (status: number, kmip: KmipReason, message: string): ErrorDef => ({ status, kmip, message });
+const def = (status: number, kmip: KmipReason, message: string, kmip2: Kmip2Reason = kmip): ErrorDef => ({ status, kmip, kmip2, message });
 
 /** Every error the server can report. Messages use {placeholders} filled from the error's params. */
 export const ERRORS = {
@@ -45,11 +66,20 @@ export const ERRORS = {
   unsupported_media_type: def(415, "Invalid Message", "content type must be {expected}"),
   route_not_found: def(404, "Operation Not Supported", "no such endpoint: {method} {path}"),
   method_not_allowed: def(405, "Operation Not Supported", "method {method} not allowed on {path}"),
-  key_not_found: def(404, "Item Not Found", "key '{name}' not found"),
-  version_not_found: def(404, "Item Not Found", "key '{name}' has no version {version}"),
-  key_exists: def(409, "Object Already Exists", "a key named '{name}' already exists"),
-  invalid_state: def(409, "Illegal Operation", "{detail}"),
+  key_not_found: def(404, "Item Not Found", "key '{name}' not found", "Object Not Found"),
+  version_not_found: def(404, "Item Not Found", "key '{name}' has no version {version}", "Object Not Found"),
+  object_not_found: def(404, "Item Not Found", "object '{id}' not found", "Object Not Found"),
+  key_exists: def(409, "Object Already Exists", "a key named '{name}' already exists", "Non Unique Name Attribute"),
+  // KMIP 1.x answers a forbidden state transition with Permission Denied (e.g. Destroy of an Active key).
+  invalid_state: def(409, "Permission Denied", "{detail}", "Wrong Key Lifecycle State"),
   rotation_disabled: def(409, "Illegal Operation", "key '{name}' has rotation mode 'none'; rotate is refused"),
+  usage_not_permitted: def(403, "Permission Denied", "{detail}", "Incompatible Cryptographic Usage Mask"),
+  attribute_read_only: def(403, "Permission Denied", "attribute '{attribute}' cannot be changed by a client", "Attribute Read Only"),
+  attribute_single_valued: def(400, "Invalid Field", "attribute '{attribute}' takes a single value", "Attribute Single Valued"),
+  attribute_not_found: def(404, "Item Not Found", "attribute '{attribute}' not found", "Attribute Not Found"),
+  not_supported: def(400, "Feature Not Supported", "{detail}", "Unsupported Cryptographic Parameters"),
+  crypto_params: def(400, "Invalid Field", "{detail}", "Bad Cryptographic Parameters"),
+  missing_iv: def(400, "Invalid Message", "an IV/nonce is required for this mode", "Missing Initialization Vector"),
   wrong_key_type: def(400, "Illegal Operation", "key '{name}' of type {type} does not support {operation}"),
   unauthenticated: def(401, "Authentication Not Successful", "a client certificate issued by this server's CA is required"),
   cert_revoked: def(401, "Authentication Not Successful", "the client certificate has been revoked"),
@@ -61,11 +91,12 @@ export const ERRORS = {
   invalid_share: def(400, "Invalid Field", "{detail}"),
   duplicate_share: def(409, "Invalid Field", "this unseal share was already submitted"),
   unseal_failed: def(400, "Authentication Not Successful", "{detail}"),
+  crypto_failed: def(400, "Cryptographic Failure", "{detail}"),
   decrypt_failed: def(400, "Cryptographic Failure", "decryption failed: ciphertext or context is invalid or was tampered with"),
   invalid_ciphertext: def(400, "Invalid Field", "{detail}"),
   cert_not_found: def(404, "Item Not Found", "certificate '{serial}' not found"),
   invalid_csr: def(400, "Invalid Field", "invalid CSR: {detail}"),
-  internal: def(500, "General Failure", "internal error; quote request id {requestId} to the operator"),
+  internal: def(500, "General Failure", "internal error; quote request id {requestId} to the operator", "Internal Server Error"),
 } as const satisfies Record<string, ErrorDef>;
 
 export type ErrorCode = keyof typeof ERRORS;
@@ -83,8 +114,9 @@ export class StrongroomError extends Error {
   get status(): number {
     return ERRORS[this.code].status;
   }
-  get kmipReason(): KmipReason {
-    return ERRORS[this.code].kmip;
+  /** The KMIP Result Reason for a client speaking `major`.x. */
+  kmipReason(major = 1): Kmip2Reason {
+    return major >= 2 ? ERRORS[this.code].kmip2 : ERRORS[this.code].kmip;
   }
 }
 

@@ -205,9 +205,17 @@ export class KeyService {
    * object (linked both ways, as KMIP Create Key Pair does). REST versions are Active with the
    * type's default usage; KMIP passes its own state, usage mask, object type and attributes.
    */
-  async insertVersion(tx: Tx, name: string, type: KeyType, version: number, p: PreparedVersion, now: string, o: VersionOptions = {}): Promise<string | null> {
+  async insertVersion(
+    tx: Tx,
+    name: string,
+    type: KeyType,
+    version: number,
+    p: PreparedVersion,
+    now: string,
+    o: VersionOptions = {},
+  ): Promise<string | null> {
     const fam = keyFamily(type);
-    const pubId = o.withPublic ?? (fam === "rsa" || fam === "ec") ? (o.publicId ?? randomUUID()) : null;
+    const pubId = (o.withPublic ?? (fam === "rsa" || fam === "ec")) ? (o.publicId ?? randomUUID()) : null;
     const state = o.state ?? "Active";
     const activatedAt = state === "Active" ? (o.activatedAt ?? now) : null;
     const attrs = (base: ObjectAttributes | undefined, link?: ObjectLink) =>
@@ -395,7 +403,11 @@ export class KeyService {
     await this.insertVersion(tx, k.name, k.type, version, p, now, options);
     // KMIP: the Name attributes move to the replacement (the key's name is on its current version).
     const names = await tx.all<{ name: string }>("SELECT name FROM object_names WHERE object_id = $1", [previous.id]);
-    await this.assignNames(tx, p.id, names.map((n) => n.name));
+    await this.assignNames(
+      tx,
+      p.id,
+      names.map((n) => n.name),
+    );
     // KMIP Re-key links: the old version points to its replacement and back.
     await addLink(tx, previous.id, "Replacement Object Link", p.id);
     await addLink(tx, p.id, "Replaced Object Link", previous.id);

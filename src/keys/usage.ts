@@ -56,6 +56,6 @@ export function defaultUsage(t: KeyType, pub = false): number {
  */
 export function requireUsage(usageMask: number, bit: UsageBit, what: string): void {
   if ((usageMask & USAGE[bit]) === 0 && (usageMask & USAGE.Unrestricted) === 0) {
-    fail("forbidden", { detail: `the usage mask of ${what} does not allow ${bit}` });
+    fail("usage_not_permitted", { detail: `the usage mask of ${what} does not allow ${bit}` });
   }
 }

@@ -1,0 +1,376 @@
+// Managed objects by KMIP Unique Identifier: create, register, re-key, activate, revoke, destroy, attributes, locate.
+import { randomUUID } from "node:crypto";
+import type { OpScope } from "../audit/operation.js";
+import type { AuthCtx } from "../auth/identity.js";
+import type { KeyOperation } from "../auth/policy.js";
+import type { KeyType } from "../crypto/keygen.js";
+import { fail } from "../errors/registry.js";
+import type { SqlValue, Tx } from "../store/store.js";
+import type { KeyRow, KeyState, ObjectRow, ObjectType, RevocationReason } from "./key-model.js";
+import { addLink, type KeyService, OBJECT_COLUMNS, type ObjectAttributes, type PreparedVersion, type Unwrapped } from "./key-service.js";
+
+/** What a KMIP Create / Register / Create Key Pair asks for, after the KMIP layer decoded it. */
+export interface ObjectSpec {
+  objectType: ObjectType;
+  /** Strongroom type: a KeyType, or `secret-data`, `opaque`, `certificate`, `<alg>-<bits>` for other algorithms. */
+  type: string;
+  usageMask: number;
+  /** KMIP Name values; the first one (or the id) names the REST key. */
+  names: string[];
+  attributes: ObjectAttributes;
+  /** KMIP Activation Date: Active at once if it is not in the future, else Pre-Active. */
+  activationDate?: Date;
+}
+
+export interface Loaded {
+  obj: ObjectRow;
+  key: KeyRow;
+}
+
+export interface LocateFilter {
+  names?: string[];
+  objectType?: ObjectType;
+  states?: KeyState[];
+  /** Strongroom types that match the requested Cryptographic Algorithm/Length. */
+  types?: (t: string) => boolean;
+  /** Further checks on a candidate (dates, custom attributes …). */
+  match?: (o: ObjectRow, attrs: ObjectAttributes) => boolean;
+  offset?: number;
+  max?: number;
+}
+
+const ACTIVE_STATES: KeyState[] = ["Active", "Pre-Active"];
+
+export class ObjectService {
+  constructor(private readonly keys: KeyService) {}
+
+  private get deps() {
+    return this.keys.deps;
+  }
+
+  private now(): string {
+    return this.deps.clock().toISOString();
+  }
+
+  async load(db: Tx | undefined, id: string): Promise<Loaded> {
+    const q = db ?? this.deps.store;
+    const obj = await q.get<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE id = $1`, [id]);
+    if (!obj) return fail("object_not_found", { id: id.slice(0, 128) });
+    const key = await this.keys.findKey(q as Tx, obj.name);
+    return { obj, key };
+  }
+
+  /** Loads the object and checks the caller's right to `op` on its key; sets the audit target. */
+  async authorized(ctx: AuthCtx, op: OpScope, id: string, action: KeyOperation, db?: Tx): Promise<Loaded> {
+    op.target = { name: id };
+    const l = await this.load(db, id);
+    op.target = { name: l.key.name, version: l.obj.version };
+    op.detail = { ...op.detail, id };
+    this.keys.authorize(ctx.actor, action, l.key);
+    return l;
+  }
+
+  attributesOf(o: ObjectRow): ObjectAttributes {
+    return JSON.parse(o.attributes) as ObjectAttributes;
+  }
+
+  async namesOf(id: string, db?: Tx): Promise<string[]> {
+    const rows = await (db ?? this.deps.store).all<{ name: string }>("SELECT name FROM object_names WHERE object_id = $1 ORDER BY name", [
+      id,
+    ]);
+    return rows.map((r) => r.name);
+  }
+
+  private requireCreator(ctx: AuthCtx): void {
+    if (ctx.actor.role !== "admin" && ctx.actor.role !== "client")
+      fail("forbidden", { detail: `role ${ctx.actor.role} may not create objects` });
+  }
+
+  private stateFor(spec: ObjectSpec): { state: "Active" | "Pre-Active"; activatedAt: string | null } {
+    // KMIP: a new object is Pre-Active unless its Activation Date is now or in the past.
+    if (spec.activationDate && spec.activationDate.getTime() <= this.deps.clock().getTime()) {
+      return { state: "Active", activatedAt: spec.activationDate.toISOString() };
+    }
+    return { state: "Pre-Active", activatedAt: null };
+  }
+
+  /** A new key (version 1) holding `p`; its REST name is the first KMIP Name, else the object id. */
+  private async insertNewKey(
+    tx: Tx,
+    ctx: AuthCtx,
+    spec: ObjectSpec,
+    p: PreparedVersion,
+    pub?: { spec: ObjectSpec; id: string },
+  ): Promise<void> {
+    const keyName = spec.names[0] ?? p.id;
+    for (const n of [...spec.names, ...(pub?.spec.names ?? [])]) {
+      if (await tx.get("SELECT name FROM object_names WHERE name = $1", [n])) fail("key_exists", { name: n });
+    }
+    if (await tx.get("SELECT name FROM keys WHERE name = $1", [keyName])) fail("key_exists", { name: keyName });
+    const now = this.now();
+    const { state, activatedAt } = this.stateFor(spec);
+    await tx.run(
+      `INSERT INTO keys (name, type, owner, description, current_version, rotation, policy, exportable, created_at, updated_at, next_rotation_at, deletion_at, destroyed_at)
+       VALUES ($1, $2, $3, '', 1, $4, $5, 1, $6, $6, NULL, NULL, NULL)`,
+      [
+        keyName,
+        spec.type,
+        ctx.actor.cn,
+        JSON.stringify({ mode: "manual" }),
+        JSON.stringify({ users: [], groups: [], operations: [] }),
+        now,
+      ],
+    );
+    await this.keys.insertVersion(tx, keyName, spec.type as KeyType, 1, p, now, {
+      state,
+      activatedAt,
+      objectType: spec.objectType,
+      usageMask: spec.usageMask,
+      attributes: spec.attributes,
+      withPublic: Boolean(pub),
+      publicId: pub?.id,
+      publicUsageMask: pub?.spec.usageMask,
+      publicAttributes: pub?.spec.attributes,
+    });
+    await this.keys.assignNames(tx, p.id, spec.names);
+    if (pub) await this.keys.assignNames(tx, pub.id, pub.spec.names);
+  }
+
+  /** KMIP Create: generates a symmetric key. */
+  async create(ctx: AuthCtx, op: OpScope, spec: ObjectSpec): Promise<string> {
+    this.requireCreator(ctx);
+    const p = await this.keys.prepareVersion(spec.type as KeyType);
+    op.target = { name: spec.names[0] ?? p.id, version: 1 };
+    op.detail = { ...op.detail, id: p.id, type: spec.type };
+    await op.commit(this.deps.store, (tx) => this.insertNewKey(tx, ctx, spec, p));
+    return p.id;
+  }
+
+  /** KMIP Create Key Pair: one key whose version 1 is the private key, with its public key as a linked object. */
+  async createKeyPair(ctx: AuthCtx, op: OpScope, priv: ObjectSpec, pub: ObjectSpec): Promise<{ privateId: string; publicId: string }> {
+    this.requireCreator(ctx);
+    const p = await this.keys.prepareVersion(priv.type as KeyType);
+    const publicId = randomUUID();
+    op.target = { name: priv.names[0] ?? p.id, version: 1 };
+    op.detail = { ...op.detail, id: p.id, publicId, type: priv.type };
+    await op.commit(this.deps.store, (tx) => this.insertNewKey(tx, ctx, priv, p, { spec: pub, id: publicId }));
+    return { privateId: p.id, publicId };
+  }
+
+  /** KMIP Register: stores client-supplied material (secret parts wrapped under the KEK). */
+  async register(ctx: AuthCtx, op: OpScope, spec: ObjectSpec, secret: Buffer | null, publicKey: Buffer | null): Promise<string> {
+    this.requireCreator(ctx);
+    const p = this.keys.prepareMaterial(secret, publicKey);
+    op.target = { name: spec.names[0] ?? p.id, version: 1 };
+    op.detail = { ...op.detail, id: p.id, type: spec.type, objectType: spec.objectType, origin: "registered" };
+    await op.commit(this.deps.store, (tx) =>
+      this.insertNewKey(tx, ctx, { ...spec, attributes: { ...spec.attributes, registered: true } }, p),
+    );
+    return p.id;
+  }
+
+  /**
+   * KMIP Re-key / Re-key Key Pair: a replacement object (the key's next version) with the same
+   * attributes, fresh material, the Names moved to it and Replaced/Replacement links.
+   */
+  async rekey(ctx: AuthCtx, op: OpScope, id: string, offsetSeconds?: number): Promise<{ id: string; publicId: string | null }> {
+    const { obj, key } = await this.authorized(ctx, op, id, "rotate");
+    if (obj.is_primary !== 1) fail("invalid_state", { detail: "re-key applies to a key, not to the public half of a pair" });
+    if (obj.state === "Destroyed" || obj.state === "Destroyed Compromised") fail("invalid_state", { detail: `object ${id} is destroyed` });
+    const p = await this.keys.prepareVersion(key.type);
+    const attrs = this.attributesOf(obj);
+    const carried: ObjectAttributes = {
+      ...attrs,
+      links: (attrs.links ?? []).filter((l) => l.type !== "Public Key Link" && !l.type.startsWith("Replace")),
+    };
+    let pubAttrs: ObjectAttributes | undefined;
+    let pubUsage: number | undefined;
+    const pubLink = attrs.links?.find((l) => l.type === "Public Key Link");
+    if (pubLink) {
+      const pubRow = await this.deps.store.get<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE id = $1`, [pubLink.id]);
+      if (pubRow) {
+        const pa = this.attributesOf(pubRow);
+        pubAttrs = { ...pa, links: (pa.links ?? []).filter((l) => l.type !== "Private Key Link" && !l.type.startsWith("Replace")) };
+        pubUsage = pubRow.usage_mask;
+      }
+    }
+    // KMIP: the replacement's Activation Date is the original's plus the Offset (now if no date).
+    let state: "Active" | "Pre-Active" = "Pre-Active";
+    let activatedAt: string | null = null;
+    if (offsetSeconds !== undefined || obj.activated_at) {
+      const base = obj.activated_at ? Date.parse(obj.activated_at) : this.deps.clock().getTime();
+      const at = new Date(base + (offsetSeconds ?? 0) * 1000);
+      if (at.getTime() <= this.deps.clock().getTime()) {
+        state = "Active";
+        activatedAt = at.toISOString();
+      }
+    }
+    const publicId = pubLink ? randomUUID() : null;
+    op.detail = { ...op.detail, replacement: p.id };
+    await op.commit(this.deps.store, async (tx) => {
+      const fresh = await this.keys.findKey(tx, key.name);
+      await this.keys.rotateIn(tx, fresh, p, this.now(), {
+        state,
+        activatedAt,
+        objectType: obj.object_type,
+        usageMask: obj.usage_mask,
+        attributes: carried,
+        withPublic: Boolean(publicId),
+        publicId: publicId ?? undefined,
+        publicUsageMask: pubUsage,
+        publicAttributes: pubAttrs,
+      });
+      if (pubLink && publicId) {
+        const names = await tx.all<{ name: string }>("SELECT name FROM object_names WHERE object_id = $1", [pubLink.id]);
+        await this.keys.assignNames(
+          tx,
+          publicId,
+          names.map((n) => n.name),
+        );
+        await addLink(tx, pubLink.id, "Replacement Object Link", publicId);
+        await addLink(tx, publicId, "Replaced Object Link", pubLink.id);
+      }
+    });
+    return { id: p.id, publicId };
+  }
+
+  /** KMIP Activate: only a Pre-Active object. */
+  async activate(ctx: AuthCtx, op: OpScope, id: string): Promise<void> {
+    await op.commit(this.deps.store, async (tx) => {
+      const { obj } = await this.authorized(ctx, op, id, "update", tx);
+      if (obj.state !== "Pre-Active") fail("invalid_state", { detail: `object ${id} is ${obj.state}, not Pre-Active` });
+      const now = this.now();
+      await tx.run("UPDATE objects SET state = 'Active', activated_at = $1, updated_at = $1 WHERE id = $2", [now, id]);
+    });
+  }
+
+  /** KMIP Revoke: compromise reasons → Compromised (from any live state), others → Deactivated. */
+  async revoke(ctx: AuthCtx, op: OpScope, id: string, reason: RevocationReason, compromiseDate?: Date): Promise<void> {
+    op.detail = { ...op.detail, reason };
+    await op.commit(this.deps.store, async (tx) => {
+      const { obj } = await this.authorized(ctx, op, id, "revoke", tx);
+      const now = this.now();
+      if (obj.state === "Destroyed" || obj.state === "Destroyed Compromised")
+        fail("invalid_state", { detail: `object ${id} is destroyed` });
+      if (reason === "key-compromise" || reason === "ca-compromise") {
+        await tx.run(
+          `UPDATE objects SET state = 'Compromised', compromised_at = $1, revocation_reason = $2, deactivated_at = COALESCE(deactivated_at, $3), updated_at = $3
+            WHERE id = $4`,
+          [(compromiseDate ?? this.deps.clock()).toISOString(), reason, now, id],
+        );
+        return;
+      }
+      if (obj.state === "Deactivated" || obj.state === "Compromised")
+        fail("invalid_state", { detail: `object ${id} is already ${obj.state}` });
+      await tx.run("UPDATE objects SET state = 'Deactivated', deactivated_at = $1, revocation_reason = $2, updated_at = $1 WHERE id = $3", [
+        now,
+        reason,
+        id,
+      ]);
+    });
+  }
+
+  /**
+   * KMIP Destroy: "an object SHALL only be destroyed if it is in the Pre-Active or Deactivated
+   * state" — or Compromised (→ Destroyed Compromised). The material is erased, the metadata kept.
+   */
+  async destroy(ctx: AuthCtx, op: OpScope, id: string): Promise<void> {
+    await op.commit(this.deps.store, async (tx) => {
+      const { obj, key } = await this.authorized(ctx, op, id, "delete", tx);
+      if (!["Pre-Active", "Deactivated", "Compromised"].includes(obj.state)) {
+        fail("invalid_state", {
+          detail: `object ${id} is ${obj.state}; only Pre-Active, Deactivated or Compromised objects can be destroyed`,
+        });
+      }
+      const now = this.now();
+      const state = obj.state === "Compromised" ? "Destroyed Compromised" : "Destroyed";
+      await tx.run("UPDATE objects SET state = $1, material = NULL, destroyed_at = $2, updated_at = $2 WHERE id = $3", [state, now, id]);
+      // The key is destroyed when no live object remains.
+      const live = await tx.get("SELECT id FROM objects WHERE name = $1 AND state NOT IN ('Destroyed', 'Destroyed Compromised')", [
+        key.name,
+      ]);
+      if (!live)
+        await tx.run("UPDATE keys SET destroyed_at = $1, next_rotation_at = NULL, updated_at = $1 WHERE name = $2", [now, key.name]);
+    });
+    this.keys.cache.delete(id);
+  }
+
+  /**
+   * Changes attributes in one transaction: `mutate` gets the stored JSON attributes and the row
+   * and returns column changes (names, usage mask, dates) to apply alongside.
+   */
+  async updateAttributes(
+    ctx: AuthCtx,
+    op: OpScope,
+    id: string,
+    mutate: (
+      attrs: ObjectAttributes,
+      l: Loaded,
+      names: string[],
+    ) => { names?: string[]; usageMask?: number; activatedAt?: string | null } | undefined,
+  ): Promise<void> {
+    await op.commit(this.deps.store, async (tx) => {
+      const l = await this.authorized(ctx, op, id, "update", tx);
+      const attrs = this.attributesOf(l.obj);
+      const names = await this.namesOf(id, tx);
+      const change = mutate(attrs, l, names) ?? {};
+      const now = this.now();
+      await tx.run("UPDATE objects SET attributes = $1, updated_at = $2 WHERE id = $3", [JSON.stringify(attrs), now, id]);
+      if (change.usageMask !== undefined) await tx.run("UPDATE objects SET usage_mask = $1 WHERE id = $2", [change.usageMask, id]);
+      if (change.names) {
+        for (const n of change.names.filter((x) => !names.includes(x))) {
+          if (await tx.get("SELECT name FROM object_names WHERE name = $1", [n])) fail("key_exists", { name: n });
+        }
+        await tx.run("DELETE FROM object_names WHERE object_id = $1", [id]);
+        await this.keys.assignNames(tx, id, change.names);
+      }
+    });
+  }
+
+  /** The unwrapped material of an object the caller may use for `action` (after state checks by the caller). */
+  async material(ctx: AuthCtx, op: OpScope, id: string, action: KeyOperation): Promise<Loaded & { unwrapped: Unwrapped | null }> {
+    const l = await this.authorized(ctx, op, id, action);
+    if (!l.obj.material) return { ...l, unwrapped: null };
+    return { ...l, unwrapped: this.keys.unwrapped(l.obj) };
+  }
+
+  /** KMIP Locate: ids of objects matching every given criterion that the caller may read, newest first. */
+  async locate(ctx: AuthCtx, f: LocateFilter): Promise<string[]> {
+    const where: string[] = [];
+    const params: SqlValue[] = [];
+    if (f.names?.length) {
+      where.push(`o.id IN (SELECT object_id FROM object_names WHERE name IN (${f.names.map((n) => `$${params.push(n)}`).join(", ")}))`);
+    }
+    if (f.objectType) where.push(`o.object_type = $${params.push(f.objectType)}`);
+    if (f.states?.length) where.push(`o.state IN (${f.states.map((s) => `$${params.push(s)}`).join(", ")})`);
+    const rows = await this.deps.store.all<ObjectRow & { owner: string; policy: string }>(
+      `SELECT ${OBJECT_COLUMNS.split(", ")
+        .map((c) => `o.${c}`)
+        .join(", ")}, k.owner, k.policy
+         FROM objects o JOIN keys k ON k.name = o.name
+        ${where.length ? `WHERE ${where.join(" AND ")}` : ""}
+        ORDER BY o.created_at DESC, o.id LIMIT 100000`,
+      params,
+    );
+    const out: string[] = [];
+    let skip = f.offset ?? 0;
+    for (const r of rows) {
+      if (f.types && !f.types(r.type)) continue;
+      if (f.match && !f.match(r, this.attributesOf(r))) continue;
+      try {
+        this.keys.authorize(ctx.actor, "read", { name: r.name, owner: r.owner, policy: r.policy } as KeyRow);
+      } catch {
+        continue;
+      }
+      if (skip > 0) {
+        skip--;
+        continue;
+      }
+      out.push(r.id);
+      if (f.max !== undefined && out.length >= f.max) break;
+    }
+    return out;
+  }
+}
+
+export { ACTIVE_STATES };
