@@ -1,11 +1,13 @@
 // Starts a Strongroom server for an instance directory: opens the app, unseals where it can, serves HTTPS.
 import { readFileSync } from "node:fs";
 import type { Server } from "node:https";
+import type { Server as TlsServer } from "node:tls";
 import type { AddressInfo } from "node:net";
 import { type App, openApp } from "./app.js";
 import { resolvePath } from "./config/config.js";
 import { createApiServer } from "./http/api-server.js";
 import { createRouter } from "./http/routes/index.js";
+import { createKmipListener } from "./kmip/tls-listener.js";
 import type { Logger } from "./logger.js";
 
 export interface StartOptions {
@@ -24,6 +26,8 @@ export interface RunningServer {
   api: Server;
   apiPort: number;
   apiUrl: string;
+  kmip: TlsServer;
+  kmipPort: number;
   close(): Promise<void>;
 }
 
@@ -36,15 +40,16 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     o.log.error("automatic unseal failed; the server starts sealed", { error: (e as Error).message });
   }
   const cfg = app.config;
+  const tlsFiles = {
+    ca: readFileSync(resolvePath(cfg, cfg.tls.ca), "utf8"),
+    cert: readFileSync(resolvePath(cfg, cfg.tls.cert), "utf8"),
+    key: readFileSync(resolvePath(cfg, cfg.tls.key), "utf8"),
+  };
   const api = createApiServer({
     app,
     router: createRouter(app.version),
     log: o.log,
-    tls: {
-      ca: readFileSync(resolvePath(cfg, cfg.tls.ca), "utf8"),
-      cert: readFileSync(resolvePath(cfg, cfg.tls.cert), "utf8"),
-      key: readFileSync(resolvePath(cfg, cfg.tls.key), "utf8"),
-    },
+    tls: tlsFiles,
   });
   const address = o.address ?? cfg.listen.address;
   await new Promise<void>((resolve, reject) => {
@@ -55,15 +60,34 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     });
   });
   const port = (api.address() as AddressInfo).port;
+  const kmip = createKmipListener({ app, log: o.log, tls: tlsFiles });
+  await new Promise<void>((resolve, reject) => {
+    kmip.once("error", reject);
+    kmip.listen(o.kmipPort ?? cfg.listen.kmipPort, address, () => {
+      kmip.off("error", reject);
+      resolve();
+    });
+  });
+  const kmipPort = (kmip.address() as AddressInfo).port;
+  const kmipSockets = new Set<import("node:net").Socket>();
+  kmip.on("connection", (s) => {
+    kmipSockets.add(s);
+    s.on("close", () => kmipSockets.delete(s));
+  });
   const host = address === "0.0.0.0" || address === "::" ? "localhost" : address.includes(":") ? `[${address}]` : address;
   return {
     app,
     api,
     apiPort: port,
     apiUrl: `https://${host}:${port}`,
+    kmip,
+    kmipPort,
     async close() {
       api.closeAllConnections();
+      const kmipClosed = new Promise<void>((r) => kmip.close(() => r()));
+      for (const s of kmipSockets) s.destroy();
       await new Promise<void>((r) => api.close(() => r()));
+      await kmipClosed;
       await app.close();
     },
   };

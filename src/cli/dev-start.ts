@@ -18,11 +18,10 @@ const rel = (p: string): string => relative(process.cwd(), p) || ".";
 /** Quotes a word for bash only when it needs it. */
 const sh = (s: string): string => (/^[A-Za-z0-9_./:@=,+-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
-function apiPortFromEnv(): number | undefined {
-  const v = process.env.STRONGROOM_API_PORT;
+function portFromEnv(name: string): number | undefined {
+  const v = process.env[name];
   if (v === undefined || v === "") return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535)
-    throw new CliError(`STRONGROOM_API_PORT must be a port number from 1 to 65535, not '${v}'`);
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw new CliError(`${name} must be a port number from 1 to 65535, not '${v}'`);
   return Number(v);
 }
 
@@ -43,7 +42,8 @@ function curlExample(addr: string, bundle: string): string {
 
 async function main(): Promise<void> {
   const dir = resolve(".strongroom");
-  const envPort = apiPortFromEnv();
+  const envPort = portFromEnv("STRONGROOM_API_PORT");
+  const envKmipPort = portFromEnv("STRONGROOM_KMIP_PORT");
   let created = false;
   if (!existsSync(join(dir, CONFIG_FILE))) {
     if (existsSync(dir) && readdirSync(dir).length > 0) {
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
         seal: "file",
         hosts: ["localhost", "127.0.0.1"],
         apiPort: envPort ?? 8443,
-        kmipPort: 5696,
+        kmipPort: envKmipPort ?? 5696,
         listenAddress: "127.0.0.1",
       });
     } finally {
@@ -107,6 +107,7 @@ async function main(): Promise<void> {
   out.push(
     kv({
       api: addr,
+      kmip: `localhost:${running.kmipPort} (KMIP over TLS; same bundles)`,
       "instance dir": rel(dir),
       profiles: `${rel(join(dir, PROFILES_FILE))} (default profile admin1; select with --profile NAME)`,
       seal: `file (development only): ${rel(join(dir, "seal", "master.key"))}`,

@@ -22,6 +22,9 @@ export type KeyFamily = "aes" | "rsa" | "ec" | "hmac";
 
 export const keyFamily = (t: KeyType): KeyFamily => t.split("-")[0] as KeyFamily;
 
+/** HMAC-SHA1/224 keys (KMIP only) are sized by their digest. */
+const hmacBytes = (t: string): number | undefined => ({ "hmac-sha1": 20, "hmac-sha224": 28 })[t];
+
 /** Bits of a symmetric key / modulus / curve, as KMIP's Cryptographic Length. */
 export function keyBits(t: KeyType): number {
   switch (t) {
@@ -43,11 +46,14 @@ export interface GeneratedKey {
 
 export async function generateKey(t: KeyType): Promise<GeneratedKey> {
   const fam = keyFamily(t);
-  if (fam === "aes" || fam === "hmac") return { secret: randomBytes(keyBits(t) / 8), publicKey: null };
+  if (fam === "aes" || fam === "hmac") return { secret: randomBytes(hmacBytes(t) ?? keyBits(t) / 8), publicKey: null };
+  // Other symmetric algorithms KMIP clients may ask for (3DES, ChaCha20, Camellia): random bytes.
+  if (fam === ("des3" as KeyFamily)) return { secret: randomBytes(24), publicKey: null };
+  if (fam !== "rsa" && fam !== "ec") return { secret: randomBytes(Number(t.split("-")[1]) / 8), publicKey: null };
   const pair =
     fam === "rsa"
       ? await generateKeyPairAsync("rsa", { modulusLength: keyBits(t), publicExponent: 0x10001 })
-      : await generateKeyPairAsync("ec", { namedCurve: t === "ec-p256" ? "P-256" : "P-384" });
+      : await generateKeyPairAsync("ec", { namedCurve: { "ec-p256": "P-256", "ec-p384": "P-384" }[t as string] ?? "P-521" });
   return {
     secret: pair.privateKey.export({ type: "pkcs8", format: "der" }),
     publicKey: pair.publicKey.export({ type: "spki", format: "der" }),

@@ -96,6 +96,10 @@ export const ERRORS = {
   invalid_ciphertext: def(400, "Invalid Field", "{detail}"),
   cert_not_found: def(404, "Item Not Found", "certificate '{serial}' not found"),
   invalid_csr: def(400, "Invalid Field", "invalid CSR: {detail}"),
+  operation_not_supported: def(400, "Operation Not Supported", "operation {operation} is not supported"),
+  feature_not_supported: def(400, "Feature Not Supported", "{detail}"),
+  format_not_supported: def(400, "Key Format Type Not Supported", "{detail}"),
+  response_too_large: def(400, "Response Too Large", "the response exceeds the Maximum Response Size of {limit} bytes"),
   internal: def(500, "General Failure", "internal error; quote request id {requestId} to the operator", "Internal Server Error"),
 } as const satisfies Record<string, ErrorDef>;
 

@@ -175,7 +175,13 @@ async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResp
     }
     if (app.barrier.sealed && !route.whileSealed) throw new StrongroomError("sealed");
     let body: unknown;
-    if (route.body) {
+    if (route.rawBody) {
+      const ct = String(req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+      if (!route.rawBody.contentTypes.includes(ct)) {
+        throw new StrongroomError("unsupported_media_type", { expected: route.rawBody.contentTypes.join(", ") });
+      }
+      body = { contentType: ct, bytes: await readBody(req, app.config.limits.maxBodyBytes) };
+    } else if (route.body) {
       const ct = String(req.headers["content-type"] ?? "application/json");
       if (!ct.startsWith("application/json")) throw new StrongroomError("unsupported_media_type", { expected: "application/json" });
       const raw = await readBody(req, app.config.limits.maxBodyBytes);
@@ -204,6 +210,16 @@ async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResp
     }
     const ctx: RequestContext = { app, requestId, identity, address, params, query: url.searchParams };
     const reply = await route.handler(ctx, body);
+    if (reply.raw) {
+      res.writeHead(reply.status ?? 200, {
+        "content-type": reply.raw.contentType,
+        "content-length": reply.raw.bytes.length,
+        "cache-control": "no-store",
+        "x-request-id": requestId,
+      });
+      res.end(reply.raw.bytes);
+      return;
+    }
     send(res, reply.status ?? 200, reply.body, { "x-request-id": requestId });
   } catch (e) {
     const err = isStrongroomError(e) ? e : new StrongroomError("internal", { requestId });

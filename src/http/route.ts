@@ -17,6 +17,8 @@ export interface RequestContext {
 export interface Reply {
   status?: number;
   body: unknown;
+  /** A non-JSON reply (POST /kmip answers in the request's encoding). */
+  raw?: { bytes: Buffer; contentType: string };
 }
 
 export interface Route<B = unknown> {
@@ -31,6 +33,8 @@ export interface Route<B = unknown> {
   /** Audit action for failures before the service runs (validation, auth). */
   action: string;
   body?: Schema<B>;
+  /** The body is passed through as bytes (not JSON) with its content type; used by POST /kmip. */
+  rawBody?: { contentTypes: string[] };
   /** Query parameters: validated like a body with string values. */
   query?: Record<string, Schema<unknown>>;
   /** Response schema for the documentation. */

@@ -317,6 +317,10 @@ export class ObjectService {
       const now = this.now();
       await tx.run("UPDATE objects SET attributes = $1, updated_at = $2 WHERE id = $3", [JSON.stringify(attrs), now, id]);
       if (change.usageMask !== undefined) await tx.run("UPDATE objects SET usage_mask = $1 WHERE id = $2", [change.usageMask, id]);
+      if (change.activatedAt) {
+        // An Activation Date not in the future activates a Pre-Active object.
+        await tx.run("UPDATE objects SET state = 'Active', activated_at = $1 WHERE id = $2 AND state = 'Pre-Active'", [change.activatedAt, id]);
+      }
       if (change.names) {
         for (const n of change.names.filter((x) => !names.includes(x))) {
           if (await tx.get("SELECT name FROM object_names WHERE name = $1", [n])) fail("key_exists", { name: n });

@@ -17,7 +17,7 @@ export const serverCommand: CommandSpec = {
   options: {
     dir: { type: "string", arg: "DIR", help: "instance directory (env STRONGROOM_DIR; default ./.strongroom)" },
     "api-port": { type: "string", arg: "P", help: "HTTPS API port (default: from strongroom.yaml)" },
-    "kmip-port": { type: "string", arg: "P", help: "KMIP port (the KMIP listener is not implemented yet)" },
+    "kmip-port": { type: "string", arg: "P", help: "KMIP over TLS port (default from the configuration, 5696)" },
     listen: { type: "string", arg: "ADDR", help: "listen address (default: from strongroom.yaml)" },
   },
   async run(inv) {
@@ -30,10 +30,9 @@ export const serverCommand: CommandSpec = {
     const kmipPort = optInt(v, "kmip-port", 0, 65535);
     const log = createLogger();
     const running = await startServer({ dir, apiPort, kmipPort, address: optStr(v, "listen"), log });
-    log.warn("the KMIP listener is not implemented yet: nothing listens on the KMIP port", {
-      kmipPort: kmipPort ?? running.app.config.listen.kmipPort,
-    });
-    process.stdout.write(`${JSON.stringify({ event: "listening", api: running.apiUrl, sealed: running.app.barrier.sealed })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ event: "listening", api: running.apiUrl, kmipPort: running.kmipPort, sealed: running.app.barrier.sealed })}\n`,
+    );
 
     const signal = await new Promise<NodeJS.Signals>((resolve) => {
       process.once("SIGINT", () => resolve("SIGINT"));

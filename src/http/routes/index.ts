@@ -4,10 +4,11 @@ import { auditRoutes } from "./audit.js";
 import { certRoutes } from "./certs.js";
 import { keyCryptoRoutes } from "./key-crypto.js";
 import { keyRoutes } from "./keys.js";
+import { kmipRoutes } from "./kmip.js";
 import { sysRoutes } from "./sys.js";
 
 export function createRouter(version: string): Router {
-  const routes = [...sysRoutes, ...keyRoutes, ...keyCryptoRoutes, ...certRoutes, ...auditRoutes];
+  const routes = [...sysRoutes, ...keyRoutes, ...keyCryptoRoutes, ...certRoutes, ...auditRoutes, ...kmipRoutes];
   let doc: unknown = null;
   const openapi = route({
     method: "GET",

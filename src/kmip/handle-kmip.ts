@@ -1,0 +1,130 @@
+// The one KMIP entry point: handleKmip(identity, bytes, encoding) → bytes, used by the TLS listener and POST /kmip.
+import type { App } from "../app.js";
+import { audited, OpScope } from "../audit/operation.js";
+import type { AuthCtx } from "../auth/identity.js";
+import { isStrongroomError, StrongroomError } from "../errors/registry.js";
+import { enumValue } from "./codec/names.js";
+import { Enum } from "./codec/tables.js";
+import { decodeTtlv, encodeTtlv, Tag, type TtlvItem } from "./codec/ttlv.js";
+import { TtlvError } from "./codec/errors.js";
+import { jsonToTtlv, ttlvToJson } from "./codec/json.js";
+import { ttlvToXml, xmlToTtlv } from "./codec/xml.js";
+import { buildResponse, type ParsedRequest, parseRequest, type ProtocolVersion, type ResultItem, SUPPORTED_VERSIONS } from "./message.js";
+import type { KmipCall } from "./operation.js";
+import { OPERATIONS } from "./operations/index.js";
+
+export type KmipEncoding = "ttlv" | "json" | "xml";
+
+export interface KmipLimits {
+  maxBatchItems: number;
+  maxDepth: number;
+}
+
+const DEFAULT_LIMITS: KmipLimits = { maxBatchItems: 1000, maxDepth: 32 };
+
+const kebab = (s: string) => s.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
+
+function decode(bytes: Buffer, encoding: KmipEncoding, limits: KmipLimits): TtlvItem {
+  if (encoding === "ttlv") return decodeTtlv(bytes, { maxDepth: limits.maxDepth });
+  const textIn = bytes.toString("utf8");
+  return encoding === "json" ? jsonToTtlv(textIn, { maxDepth: limits.maxDepth }) : xmlToTtlv(textIn, { maxDepth: limits.maxDepth });
+}
+
+function encode(item: TtlvItem, encoding: KmipEncoding): Buffer {
+  if (encoding === "ttlv") return encodeTtlv(item);
+  return Buffer.from(encoding === "json" ? ttlvToJson(item) : ttlvToXml(item), "utf8");
+}
+
+/** The response version: the request's if supported, else the highest supported one below it. */
+function replyVersion(v: ProtocolVersion): ProtocolVersion {
+  return SUPPORTED_VERSIONS.find((s) => s.major < v.major || (s.major === v.major && s.minor <= v.minor)) ?? SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.length - 1];
+}
+
+function reasonFor(e: unknown, major: number): { reason: number; message: string } {
+  if (e instanceof TtlvError) return { reason: enumValue(Tag.ResultReason, e.reason) ?? Enum.ResultReason.InvalidMessage, message: e.message };
+  const err = isStrongroomError(e) ? e : new StrongroomError("internal", { requestId: "" });
+  const name = err.kmipReason(major);
+  return { reason: enumValue(Tag.ResultReason, name) ?? Enum.ResultReason.GeneralFailure, message: err.message };
+}
+
+/** A whole-message failure (undecodable or malformed header): one failed batch item, no operation. */
+function messageFailure(e: unknown, v: ProtocolVersion, now: Date): TtlvItem {
+  const { reason, message } = reasonFor(e, v.major);
+  return buildResponse(v, now, [{ operation: null, uniqueBatchItemId: null, status: Enum.ResultStatus.OperationFailed, reason, message }], null);
+}
+
+/**
+ * Handles one KMIP request message for an authenticated identity. Each batch item is authorized
+ * and audited on its own, with the KMIP operation as the action. Never throws for bad input: a
+ * malformed message gets a failure response in the same encoding.
+ */
+export async function handleKmip(app: App, auth: AuthCtx, bytes: Buffer, encoding: KmipEncoding, limits: KmipLimits = DEFAULT_LIMITS): Promise<Buffer> {
+  const now = app.clock();
+  let req: ParsedRequest;
+  let version: ProtocolVersion = { major: 1, minor: 4 };
+  try {
+    const msg = decode(bytes, encoding, limits);
+    req = parseRequest(msg, limits.maxBatchItems);
+    version = replyVersion(req.version);
+  } catch (e) {
+    await audited(app.audit, auth, "kmip.message", {}, async () => {
+      throw e instanceof TtlvError ? new StrongroomError("bad_request", { detail: e.message }) : e;
+    }).catch(() => undefined);
+    return encode(messageFailure(e, version, now), encoding);
+  }
+  if (app.barrier.sealed) {
+    return encode(messageFailure(new StrongroomError("sealed"), version, now), encoding);
+  }
+
+  const results: ResultItem[] = [];
+  let placeholder: string | null = null;
+  for (const item of req.items) {
+    const def = OPERATIONS.get(item.operation);
+    const opName = def?.name ?? `0x${item.operation.toString(16)}`;
+    const result: ResultItem = { operation: item.operation, uniqueBatchItemId: item.uniqueBatchItemId, status: Enum.ResultStatus.Success };
+    try {
+      result.payload = await audited(app.audit, auth, `kmip.${kebab(opName)}`, {}, async (op: OpScope) => {
+        if (!def) throw new StrongroomError("operation_not_supported", { operation: opName });
+        const call: KmipCall = {
+          app,
+          auth,
+          major: version.major,
+          minor: version.minor,
+          op,
+          payload: item.payload,
+          placeholder,
+          setPlaceholder: (id) => {
+            placeholder = id;
+          },
+        };
+        return def.handle(call);
+      });
+    } catch (e) {
+      const { reason, message } = reasonFor(e, version.major);
+      result.status = Enum.ResultStatus.OperationFailed;
+      result.reason = reason;
+      result.message = message;
+      result.payload = undefined;
+    }
+    results.push(result);
+    // Batch Error Continuation Option: Stop (the default) processes nothing after a failure.
+    if (result.status !== Enum.ResultStatus.Success && req.continuation !== Enum.BatchErrorContinuationOption.Continue) break;
+  }
+
+  let response = buildResponse(version, now, results, req.clientCorrelation);
+  if (req.maximumResponseSize !== null) {
+    const size = encodeTtlv(response).length;
+    if (size > req.maximumResponseSize) {
+      // "If the response to the request exceeds the Maximum Response Size, the server SHALL return Response Too Large."
+      const tooLarge = new StrongroomError("response_too_large", { limit: req.maximumResponseSize });
+      const { reason, message } = reasonFor(tooLarge, version.major);
+      response = buildResponse(
+        version,
+        now,
+        results.map((r) => ({ ...r, status: Enum.ResultStatus.OperationFailed, reason, message, payload: undefined })),
+        req.clientCorrelation,
+      );
+    }
+  }
+  return encode(response, encoding);
+}

@@ -1,0 +1,135 @@
+// Shared logic of Get Attributes, Get Attribute List and Add/Modify/Delete/Set Attribute (1.x and 2.x forms).
+import { fail } from "../../errors/registry.js";
+import type { ObjectRow } from "../../keys/key-model.js";
+import type { ObjectAttributes } from "../../keys/key-service.js";
+import type { Loaded } from "../../keys/object-service.js";
+import { type Attr, getStored, isReadOnly, isSingleValued, linkTypeName, objectAttributes, setStored } from "../attributes.js";
+import { encodeTtlv, find, ItemType, Tag, type TtlvItem } from "../codec/ttlv.js";
+import type { KmipCall } from "../operation.js";
+import { encodeMaterial, defaultFormat } from "./key-material.js";
+
+/** All attributes of an object as the client sees them (Digest computed from the material). */
+export async function allAttributes(c: KmipCall, l: Loaded): Promise<Attr[]> {
+  const names = await c.app.objects.namesOf(l.obj.id);
+  return objectAttributes(l.obj, names, () => digestInput(c, l.obj));
+}
+
+function digestInput(c: KmipCall, o: ObjectRow): Buffer | null {
+  try {
+    if (o.object_type === "PublicKey") {
+      const m = encodeMaterial(o, defaultFormat(o), null);
+      return m.type === ItemType.ByteString ? m.value : null;
+    }
+    if (!o.material) return null;
+    const secret = c.app.keys.unwrapped(o).secret;
+    if (o.object_type === "PrivateKey") {
+      const m = encodeMaterial(o, defaultFormat(o), secret);
+      return m.type === ItemType.ByteString ? m.value : null;
+    }
+    return o.object_type === "Certificate" || o.object_type === "OpaqueObject" ? null : secret;
+  } catch {
+    return null;
+  }
+}
+
+const same = (a: TtlvItem, b: TtlvItem) => encodeTtlv({ ...a, tag: 0x420000 } as TtlvItem).equals(encodeTtlv({ ...b, tag: 0x420000 } as TtlvItem));
+
+export interface AttrChange {
+  kind: "add" | "modify" | "delete" | "set";
+  name: string;
+  value?: TtlvItem;
+  /** For modify/delete: the instance to change (by index in 1.x, by current value in 2.x). */
+  index?: number;
+  current?: TtlvItem;
+}
+
+/**
+ * Applies one client attribute change to an object. Names and Links are kept by the service;
+ * other client-modifiable attributes are stored as TTLV. Returns the affected value.
+ */
+export async function applyChange(c: KmipCall, id: string, ch: AttrChange): Promise<TtlvItem | undefined> {
+  let result: TtlvItem | undefined;
+  const now = c.app.clock();
+  await c.app.objects.updateAttributes(c.auth, c.op, id, (attrs: ObjectAttributes, l, names) => {
+    const st = l.obj.state;
+    if (["Activation Date", "Process Start Date", "Protect Stop Date"].includes(ch.name)) {
+      // KMIP: these dates may only be changed while the object is Pre-Active.
+      if (st !== "Pre-Active" || ch.kind === "delete") fail("attribute_read_only", { attribute: ch.name });
+    } else if (isReadOnly(ch.name)) {
+      fail("attribute_read_only", { attribute: ch.name });
+    }
+    if (ch.name === "Name") return changeNames(ch, names, (v) => (result = v));
+    if (ch.name === "Link") {
+      changeLinks(attrs, ch, (v) => (result = v));
+      return undefined;
+    }
+    const values = getStored(attrs, ch.name);
+    const idx = ch.current ? values.findIndex((v) => same(v, ch.current as TtlvItem)) : (ch.index ?? 0);
+    switch (ch.kind) {
+      case "add":
+        if (values.length > 0 && isSingleValued(ch.name, c.major)) fail("attribute_single_valued", { attribute: ch.name });
+        values.push(ch.value as TtlvItem);
+        result = ch.value;
+        break;
+      case "set":
+        values.splice(0, values.length, ch.value as TtlvItem);
+        result = ch.value;
+        break;
+      case "modify":
+        if (idx < 0 || idx >= values.length) fail("attribute_not_found", { attribute: ch.name });
+        values[idx] = ch.value as TtlvItem;
+        result = ch.value;
+        break;
+      case "delete":
+        if (idx < 0 || idx >= values.length) fail("attribute_not_found", { attribute: ch.name });
+        result = values.splice(idx, 1)[0];
+        break;
+    }
+    setStored(attrs, ch.name, values);
+    if (ch.name === "Activation Date" && ch.kind !== "delete" && ch.value && Number(ch.value.value) * 1000 <= now.getTime()) {
+      return { activatedAt: new Date(Number(ch.value.value) * 1000).toISOString() };
+    }
+    return undefined;
+  });
+  return result;
+}
+
+function nameValue(v: TtlvItem | undefined): string {
+  const n = v ? find(v, Tag.NameValue) : undefined;
+  if (!n || n.type !== ItemType.TextString) return fail("validation", { detail: "Name Value missing" });
+  return n.value;
+}
+
+function changeNames(ch: AttrChange, names: string[], set: (v: TtlvItem) => void): { names: string[] } {
+  const list = [...names];
+  const idx = ch.current ? list.indexOf(nameValue(ch.current)) : (ch.index ?? 0);
+  if (ch.kind === "add") list.push(nameValue(ch.value));
+  else if (ch.kind === "set") list.splice(0, list.length, nameValue(ch.value));
+  else {
+    if (idx < 0 || idx >= list.length) fail("attribute_not_found", { attribute: "Name" });
+    if (ch.kind === "modify") list[idx] = nameValue(ch.value);
+    else list.splice(idx, 1);
+  }
+  if (ch.value) set(ch.value);
+  return { names: list };
+}
+
+function changeLinks(attrs: ObjectAttributes, ch: AttrChange, set: (v: TtlvItem) => void): void {
+  const parse = (v: TtlvItem | undefined) => {
+    const t = v ? find(v, Tag.LinkType) : undefined;
+    const i = v ? find(v, Tag.LinkedObjectIdentifier) : undefined;
+    if (!t || !i) return fail("validation", { detail: "Link needs Link Type and Linked Object Identifier" });
+    return { type: linkTypeName(t.value as number), id: String(i.value) };
+  };
+  const links = [...(attrs.links ?? [])];
+  if (ch.kind === "add") links.push(parse(ch.value));
+  else if (ch.kind === "set") links.splice(0, links.length, parse(ch.value));
+  else {
+    const idx = ch.current ? links.findIndex((l) => l.id === parse(ch.current).id && l.type === parse(ch.current).type) : (ch.index ?? 0);
+    if (idx < 0 || idx >= links.length) fail("attribute_not_found", { attribute: "Link" });
+    if (ch.kind === "modify") links[idx] = parse(ch.value);
+    else links.splice(idx, 1);
+  }
+  if (ch.value) set(ch.value);
+  attrs.links = links;
+}

@@ -1,0 +1,20 @@
+// KMIP Create: generates a symmetric key; Pre-Active unless an Activation Date not in the future is given.
+import { fail } from "../../errors/registry.js";
+import { requestAttributes } from "../attributes.js";
+import { enm, find, Tag } from "../codec/ttlv.js";
+import type { KmipOperation } from "../operation.js";
+import { canGenerate, objectTypeOf, specFrom, typeFor, uidItem } from "./common.js";
+
+export const create: KmipOperation = {
+  name: "Create",
+  async handle(c) {
+    const objectType = objectTypeOf(find(c.payload, Tag.ObjectType));
+    if (objectType !== "SymmetricKey") fail("feature_not_supported", { detail: "Create makes symmetric keys; use Create Key Pair or Register" });
+    const attrs = requestAttributes(c.payload, c.major, Tag.TemplateAttribute, Tag.Attributes);
+    const type = typeFor(attrs, objectType);
+    if (!canGenerate(type)) fail("feature_not_supported", { detail: `cannot generate ${type} keys` });
+    const id = await c.app.objects.create(c.auth, c.op, specFrom(attrs, objectType, type));
+    c.setPlaceholder(id);
+    return [enm(Tag.ObjectType, 2), uidItem(id)];
+  },
+};

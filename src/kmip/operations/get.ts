@@ -1,0 +1,103 @@
+// KMIP Get: the object in the requested Key Format Type, optionally wrapped by a server-held AES or RSA key.
+import { constants, createCipheriv, createPublicKey, publicEncrypt } from "node:crypto";
+import { fail } from "../../errors/registry.js";
+import type { ObjectRow } from "../../keys/key-model.js";
+import { requireUsage } from "../../keys/usage.js";
+import { Enum } from "../codec/tables.js";
+import { bytes, enm, find, ItemType, type StructureItem, struct, Tag, type TtlvItem, text } from "../codec/ttlv.js";
+import { type KmipCall, type KmipOperation, targetId } from "../operation.js";
+import { uidItem } from "./common.js";
+import { defaultFormat, encodeMaterial, keyBlock } from "./key-material.js";
+
+const OBJECT_TAG: Record<string, number> = {
+  SymmetricKey: Tag.SymmetricKey,
+  PrivateKey: Tag.PrivateKey,
+  PublicKey: Tag.PublicKey,
+  SecretData: Tag.SecretData,
+  Certificate: Tag.Certificate,
+  OpaqueObject: Tag.OpaqueObject,
+};
+
+/** Wraps `plain` (TTLV-encoded Key Material is not used: KMIP wraps the key bytes) under a server-held key. */
+async function wrap(c: KmipCall, spec: TtlvItem, plain: Buffer): Promise<{ wrapped: Buffer; data: StructureItem }> {
+  const method = find(spec, Tag.WrappingMethod)?.value as number | undefined;
+  if (method !== undefined && method !== Enum.WrappingMethod.Encrypt) fail("feature_not_supported", { detail: "only the Encrypt wrapping method is supported" });
+  const eki = find(spec, Tag.EncryptionKeyInformation);
+  if (!eki) return fail("feature_not_supported", { detail: "Key Wrapping Specification needs Encryption Key Information" });
+  const wid = find(eki, Tag.UniqueIdentifier);
+  if (!wid || wid.type !== ItemType.TextString) return fail("validation", { detail: "wrapping key Unique Identifier missing" });
+  const params = find(eki, Tag.CryptographicParameters);
+  // The wrapping key is used, not revealed: it needs Wrap Key usage and the caller's encrypt right.
+  const w = await c.app.objects.material(c.auth, c.op, wid.value, "encrypt");
+  requireUsage(w.obj.usage_mask, "WrapKey", `wrapping key ${wid.value}`);
+  if (w.obj.state !== "Active") fail("invalid_state", { detail: `wrapping key ${wid.value} is ${w.obj.state}` });
+  let wrapped: Buffer;
+  if (w.obj.object_type === "SymmetricKey" && w.unwrapped) {
+    const key = w.unwrapped.secret;
+    const mode = params ? (find(params, Tag.BlockCipherMode)?.value as number | undefined) : undefined;
+    const padded = mode === Enum.BlockCipherMode.AESKeyWrapPadding;
+    if (!padded && plain.length % 8 !== 0) fail("crypto_params", { detail: "RFC 3394 key wrap needs a multiple of 8 bytes; use AES Key Wrap Padding" });
+    const cipher = createCipheriv(
+      `id-aes${key.length * 8}-wrap${padded ? "-pad" : ""}` as "id-aes256-wrap",
+      key,
+      Buffer.from(padded ? "A65959A6" : "A6A6A6A6A6A6A6A6", "hex"),
+    );
+    wrapped = Buffer.concat([cipher.update(plain), cipher.final()]);
+  } else if ((w.obj.object_type === "PublicKey" || w.obj.object_type === "PrivateKey") && w.obj.public_key && w.obj.type.startsWith("rsa-")) {
+    const hashId = params ? (find(params, Tag.HashingAlgorithm)?.value as number | undefined) : undefined;
+    const oaepHash = hashId === Enum.HashingAlgorithm.SHA_1 ? "sha1" : hashId === Enum.HashingAlgorithm.SHA_384 ? "sha384" : hashId === Enum.HashingAlgorithm.SHA_512 ? "sha512" : "sha256";
+    wrapped = publicEncrypt(
+      { key: createPublicKey({ key: w.obj.public_key, format: "der", type: "spki" }), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash },
+      plain,
+    );
+  } else {
+    return fail("feature_not_supported", { detail: "the wrapping key must be an AES key or an RSA key held by this server" });
+  }
+  const data = struct(
+    Tag.KeyWrappingData,
+    enm(Tag.WrappingMethod, Enum.WrappingMethod.Encrypt),
+    struct(Tag.EncryptionKeyInformation, text(Tag.UniqueIdentifier, wid.value), params ?? null),
+  );
+  return { wrapped, data };
+}
+
+export function objectStructure(o: ObjectRow, block: StructureItem | null, secret: Buffer | null): TtlvItem {
+  if (o.object_type === "Certificate") {
+    return struct(Tag.Certificate, enm(Tag.CertificateType, Enum.CertificateType.X_509), bytes(Tag.CertificateValue, secret as Buffer));
+  }
+  if (o.object_type === "OpaqueObject") {
+    return struct(Tag.OpaqueObject, enm(Tag.OpaqueDataType, 0x80000000), bytes(Tag.OpaqueDataValue, secret as Buffer));
+  }
+  if (o.object_type === "SecretData") return struct(Tag.SecretData, enm(Tag.SecretDataType, Enum.SecretDataType.Password), block);
+  return struct(OBJECT_TAG[o.object_type], block);
+}
+
+export const get: KmipOperation = {
+  name: "Get",
+  async handle(c) {
+    const id = targetId(c);
+    // Retrieving material is the "material" right (admins never get it: separation of duties).
+    const { obj, key, unwrapped } = await c.app.objects.material(c.auth, c.op, id, "material");
+    if (obj.state === "Destroyed" || obj.state === "Destroyed Compromised") fail("invalid_state", { detail: `object ${id} is destroyed` });
+    if (key.exportable !== 1) fail("forbidden", { detail: `object ${id} is not extractable` });
+    const secret = unwrapped?.secret ?? null;
+    const fmtItem = find(c.payload, Tag.KeyFormatType);
+    const fmt = fmtItem ? (fmtItem.value as number) : defaultFormat(obj);
+    const spec = find(c.payload, Tag.KeyWrappingSpecification);
+    let body: TtlvItem;
+    if (obj.object_type === "Certificate" || obj.object_type === "OpaqueObject") {
+      body = objectStructure(obj, null, secret);
+    } else {
+      const material = encodeMaterial(obj, fmt, secret);
+      if (spec) {
+        const plainBytes = material.type === ItemType.ByteString ? material.value : (find(material, Tag.Key)?.value as Buffer);
+        const { wrapped, data } = await wrap(c, spec, plainBytes);
+        body = objectStructure(obj, keyBlock(obj, fmt, bytes(Tag.KeyValue, wrapped), data), null);
+      } else {
+        body = objectStructure(obj, keyBlock(obj, fmt, struct(Tag.KeyValue, material)), secret);
+      }
+    }
+    c.op.target = { name: key.name, version: obj.version };
+    return [enm(Tag.ObjectType, Enum.ObjectType[obj.object_type]), uidItem(id), body];
+  },
+};

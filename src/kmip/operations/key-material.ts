@@ -1,0 +1,142 @@
+// Key Block encoding and decoding: KMIP Key Format Types ↔ the forms Strongroom stores (raw, PKCS#8, SubjectPublicKeyInfo).
+import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
+import { fail } from "../../errors/registry.js";
+import type { ObjectRow } from "../../keys/key-model.js";
+import { algorithmOf } from "../attributes.js";
+import { enumName } from "../codec/names.js";
+import { Enum } from "../codec/tables.js";
+import { bytes, enm, find, int, ItemType, type StructureItem, struct, Tag, type TtlvItem } from "../codec/ttlv.js";
+
+const F = Enum.KeyFormatType;
+
+export interface DecodedMaterial {
+  /** What to keep secret (wrapped at rest): raw bytes, PKCS#8 DER, certificate DER, opaque bytes. */
+  secret: Buffer | null;
+  /** SubjectPublicKeyInfo DER for public keys, private keys and certificates. */
+  publicKey: Buffer | null;
+  algorithm?: number;
+  length?: number;
+}
+
+function keyDetails(k: KeyObject): { algorithm: number; length: number } {
+  if (k.asymmetricKeyType === "rsa") return { algorithm: Enum.CryptographicAlgorithm.RSA, length: k.asymmetricKeyDetails?.modulusLength ?? 0 };
+  if (k.asymmetricKeyType === "ec") {
+    const curve = k.asymmetricKeyDetails?.namedCurve;
+    const bits = curve === "prime256v1" ? 256 : curve === "secp384r1" ? 384 : curve === "secp521r1" ? 521 : 0;
+    if (!bits) fail("feature_not_supported", { detail: `curve ${curve} is not supported` });
+    return { algorithm: Enum.CryptographicAlgorithm.EC, length: bits };
+  }
+  return fail("feature_not_supported", { detail: `key type ${k.asymmetricKeyType} is not supported` });
+}
+
+/** Reads the Key Block of a registered Symmetric/Private/Public Key or Secret Data. */
+export function decodeKeyBlock(objectType: string, keyBlock: TtlvItem): DecodedMaterial {
+  const fmt = find(keyBlock, Tag.KeyFormatType)?.value as number | undefined;
+  if (find(keyBlock, Tag.KeyWrappingData)) fail("feature_not_supported", { detail: "registering wrapped key material is not supported" });
+  const kv = find(keyBlock, Tag.KeyValue);
+  if (!kv) return fail("validation", { detail: "Key Value missing" });
+  const km = kv.type === ItemType.Structure ? find(kv, Tag.KeyMaterial) : kv;
+  if (!km) return fail("validation", { detail: "Key Material missing" });
+  const alg = find(keyBlock, Tag.CryptographicAlgorithm)?.value as number | undefined;
+  const len = find(keyBlock, Tag.CryptographicLength)?.value as number | undefined;
+  const raw = (): Buffer => {
+    if (km.type === ItemType.ByteString) return Buffer.from(km.value);
+    if (km.type === ItemType.Structure && fmt === F.TransparentSymmetricKey) {
+      const k = find(km, Tag.Key);
+      if (k && k.type === ItemType.ByteString) return Buffer.from(k.value);
+    }
+    return fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt ?? 0)} is not supported here` });
+  };
+  try {
+    if (objectType === "SymmetricKey" || objectType === "SecretData") {
+      if (fmt !== F.Raw && fmt !== F.TransparentSymmetricKey && fmt !== F.Opaque) {
+        fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt ?? 0)} is not supported for ${objectType}` });
+      }
+      const secret = raw();
+      return { secret, publicKey: null, algorithm: alg, length: len ?? secret.length * 8 };
+    }
+    if (objectType === "PrivateKey") {
+      const der = raw();
+      const type = fmt === F.PKCS_1 ? "pkcs1" : fmt === F.PKCS_8 ? "pkcs8" : fmt === F.ECPrivateKey ? "sec1" : null;
+      if (!type) fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt ?? 0)} is not supported for private keys` });
+      const k = createPrivateKey({ key: der, format: "der", type: type as "pkcs1" });
+      der.fill(0);
+      const d = keyDetails(k);
+      return {
+        secret: k.export({ type: "pkcs8", format: "der" }),
+        publicKey: createPublicKey(k).export({ type: "spki", format: "der" }),
+        algorithm: alg ?? d.algorithm,
+        length: len ?? d.length,
+      };
+    }
+    if (objectType === "PublicKey") {
+      const der = raw();
+      const type = fmt === F.PKCS_1 ? "pkcs1" : fmt === F.X_509 ? "spki" : null;
+      if (!type) fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt ?? 0)} is not supported for public keys` });
+      const k = createPublicKey({ key: der, format: "der", type: type as "pkcs1" });
+      const d = keyDetails(k);
+      return { secret: null, publicKey: k.export({ type: "spki", format: "der" }), algorithm: alg ?? d.algorithm, length: len ?? d.length };
+    }
+  } catch (e) {
+    if ((e as { code?: string }).code?.startsWith("ERR_")) fail("validation", { detail: "key material could not be parsed in the stated format" });
+    throw e;
+  }
+  return fail("feature_not_supported", { detail: `cannot register ${objectType}` });
+}
+
+/** A certificate's DER value and its public key. */
+export function decodeCertificate(der: Buffer): DecodedMaterial {
+  try {
+    const cert = new X509Certificate(der);
+    return { secret: Buffer.from(der), publicKey: cert.publicKey.export({ type: "spki", format: "der" }) };
+  } catch {
+    return fail("validation", { detail: "Certificate Value is not an X.509 certificate" });
+  }
+}
+
+/** The default Key Format Type for Get when the client names none. */
+export function defaultFormat(o: ObjectRow): number {
+  if (o.object_type === "SymmetricKey" || o.object_type === "SecretData") return F.Raw;
+  if (o.type.startsWith("rsa-")) return F.PKCS_1;
+  return o.object_type === "PublicKey" ? F.X_509 : F.PKCS_8;
+}
+
+/** Key material bytes of `o` in Key Format Type `fmt`. `secret` is the unwrapped material (null for public keys). */
+export function encodeMaterial(o: ObjectRow, fmt: number, secret: Buffer | null): TtlvItem {
+  const bad = () => fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt)} is not available for this ${o.object_type}` });
+  switch (o.object_type) {
+    case "SymmetricKey":
+    case "SecretData":
+      if (fmt === F.Raw) return bytes(Tag.KeyMaterial, secret as Buffer);
+      if (fmt === F.TransparentSymmetricKey && o.object_type === "SymmetricKey") return struct(Tag.KeyMaterial, bytes(Tag.Key, secret as Buffer));
+      return bad();
+    case "PrivateKey": {
+      const k = createPrivateKey({ key: secret as Buffer, format: "der", type: "pkcs8" });
+      if (fmt === F.PKCS_8) return bytes(Tag.KeyMaterial, k.export({ type: "pkcs8", format: "der" }));
+      if (fmt === F.PKCS_1 && k.asymmetricKeyType === "rsa") return bytes(Tag.KeyMaterial, k.export({ type: "pkcs1", format: "der" }));
+      if (fmt === F.ECPrivateKey && k.asymmetricKeyType === "ec") return bytes(Tag.KeyMaterial, k.export({ type: "sec1", format: "der" }));
+      return bad();
+    }
+    case "PublicKey": {
+      const k = createPublicKey({ key: o.public_key as Buffer, format: "der", type: "spki" });
+      if (fmt === F.X_509) return bytes(Tag.KeyMaterial, k.export({ type: "spki", format: "der" }));
+      if (fmt === F.PKCS_1 && k.asymmetricKeyType === "rsa") return bytes(Tag.KeyMaterial, k.export({ type: "pkcs1", format: "der" }));
+      return bad();
+    }
+    default:
+      return bad();
+  }
+}
+
+/** A Key Block with the given Key Value (plain Key Material, or wrapped bytes plus Key Wrapping Data). */
+export function keyBlock(o: ObjectRow, fmt: number, keyValue: TtlvItem, wrapping?: StructureItem): StructureItem {
+  const alg = algorithmOf(o.type);
+  return struct(
+    Tag.KeyBlock,
+    enm(Tag.KeyFormatType, fmt),
+    keyValue,
+    alg.algorithm !== null ? enm(Tag.CryptographicAlgorithm, alg.algorithm) : null,
+    alg.length !== null && o.object_type !== "SecretData" ? int(Tag.CryptographicLength, alg.length) : null,
+    wrapping ?? null,
+  );
+}

@@ -1,0 +1,52 @@
+// KMIP Register: stores client-supplied keys, secret data, certificates and opaque objects (secret parts wrapped at rest).
+import { fail } from "../../errors/registry.js";
+import { requestAttributes } from "../attributes.js";
+import { enumName } from "../codec/names.js";
+import { Enum } from "../codec/tables.js";
+import { find, ItemType, Tag } from "../codec/ttlv.js";
+import type { KmipOperation } from "../operation.js";
+import { objectTypeOf, specFrom, typeFor, uidItem } from "./common.js";
+import { type DecodedMaterial, decodeCertificate, decodeKeyBlock } from "./key-material.js";
+
+const OBJECT_TAG: Record<string, number> = {
+  SymmetricKey: Tag.SymmetricKey,
+  PrivateKey: Tag.PrivateKey,
+  PublicKey: Tag.PublicKey,
+  SecretData: Tag.SecretData,
+  Certificate: Tag.Certificate,
+  OpaqueObject: Tag.OpaqueObject,
+};
+
+export const register: KmipOperation = {
+  name: "Register",
+  async handle(c) {
+    const objectType = objectTypeOf(find(c.payload, Tag.ObjectType));
+    const attrs = requestAttributes(c.payload, c.major, Tag.TemplateAttribute, Tag.Attributes);
+    const obj = find(c.payload, OBJECT_TAG[objectType]);
+    if (!obj || obj.type !== ItemType.Structure) return fail("validation", { detail: `${objectType} structure missing` });
+    let m: DecodedMaterial;
+    if (objectType === "Certificate") {
+      const ct = find(obj, Tag.CertificateType);
+      if (ct && ct.value !== Enum.CertificateType.X_509) fail("feature_not_supported", { detail: `certificate type ${enumName(Tag.CertificateType, ct.value as number)}` });
+      const v = find(obj, Tag.CertificateValue);
+      if (!v || v.type !== ItemType.ByteString) return fail("validation", { detail: "Certificate Value missing" });
+      m = decodeCertificate(v.value);
+    } else if (objectType === "OpaqueObject") {
+      const v = find(obj, Tag.OpaqueDataValue);
+      if (!v || v.type !== ItemType.ByteString) return fail("validation", { detail: "Opaque Data Value missing" });
+      m = { secret: Buffer.from(v.value), publicKey: null };
+    } else {
+      const kb = find(obj, Tag.KeyBlock);
+      if (!kb) return fail("validation", { detail: "Key Block missing" });
+      m = decodeKeyBlock(objectType, kb);
+    }
+    try {
+      const type = typeFor(attrs, objectType, { algorithm: m.algorithm, length: m.length });
+      const id = await c.app.objects.register(c.auth, c.op, specFrom(attrs, objectType, type, objectType === "PublicKey"), m.secret, m.publicKey);
+      c.setPlaceholder(id);
+      return [uidItem(id)];
+    } finally {
+      m.secret?.fill(0);
+    }
+  },
+};

@@ -1,0 +1,103 @@
+// KMIP over mutually authenticated TLS (port 5696): frames in, one response frame out, per connection in order.
+import { createServer, type Server, type TLSSocket } from "node:tls";
+import type { App } from "../app.js";
+import { type AuthCtx, identify, type PeerCertificate, peerActor } from "../auth/identity.js";
+import { isStrongroomError } from "../errors/registry.js";
+import type { Logger } from "../logger.js";
+import { FrameReader } from "./codec/frame-reader.js";
+import { handleKmip, type KmipLimits } from "./handle-kmip.js";
+import { randomUUID } from "node:crypto";
+
+export interface KmipListenerOptions {
+  app: App;
+  log: Logger;
+  tls: { ca: string; cert: string; key: string };
+  maxFrameBytes?: number;
+  idleTimeoutMs?: number;
+  limits?: KmipLimits;
+}
+
+function peerOf(socket: TLSSocket): PeerCertificate | null {
+  if (!socket.authorized) return null;
+  const c = socket.getPeerCertificate();
+  if (!c?.serialNumber) return null;
+  const subj = c.subject as unknown as Record<string, string | string[]>;
+  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v) ?? "";
+  return { serial: c.serialNumber, cn: first(subj.CN), ou: first(subj.OU) };
+}
+
+export function createKmipListener(o: KmipListenerOptions): Server {
+  const { app, log } = o;
+  const server = createServer({
+    ca: [o.tls.ca],
+    cert: o.tls.cert,
+    key: o.tls.key,
+    minVersion: "TLSv1.2",
+    requestCert: true,
+    // A KMIP client must present a certificate from this server's CA: no anonymous access at all.
+    rejectUnauthorized: true,
+  });
+
+  server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
+    void app.audit
+      .record({ actor: peerActor(null, socket.remoteAddress ?? null), action: "tls.handshake", outcome: "denied", reason: `kmip: ${err.code ?? "handshake failed"}` })
+      .catch((e) => log.error("audit write failed", { error: String(e) }));
+  });
+
+  server.on("secureConnection", (socket: TLSSocket) => {
+    socket.setNoDelay(true);
+    socket.setTimeout(o.idleTimeoutMs ?? 300_000, () => socket.destroy());
+    const address = socket.remoteAddress ?? null;
+    const peer = peerOf(socket);
+    const reader = new FrameReader({ maxFrameBytes: o.maxFrameBytes });
+    // Requests on one connection are answered in order: a queue of pending frames.
+    let chain: Promise<void> = Promise.resolve();
+    let closed = false;
+    socket.on("close", () => {
+      closed = true;
+    });
+    socket.on("error", () => socket.destroy());
+
+    const serve = async (frame: Buffer) => {
+      if (closed) return;
+      let auth: AuthCtx;
+      try {
+        if (!peer) throw new Error("no peer certificate");
+        // Checked on every request: a revoked certificate is refused on its next request.
+        auth = { actor: await identify(app.store, peer, address, app.clock()), requestId: randomUUID() };
+      } catch (e) {
+        await app.audit
+          .record({ actor: peerActor(peer, address), action: "tls.handshake", outcome: "denied", reason: `kmip: ${isStrongroomError(e) ? e.code : "unauthenticated"}` })
+          .catch(() => undefined);
+        socket.destroy();
+        closed = true;
+        return;
+      }
+      const reply = await handleKmip(app, auth, frame, "ttlv", o.limits);
+      if (!closed) socket.write(reply);
+    };
+
+    socket.on("data", (chunk: Buffer) => {
+      let frames: Buffer[];
+      try {
+        frames = reader.push(chunk);
+      } catch (e) {
+        // Oversize or malformed framing: answer nothing more on this connection.
+        log.warn("kmip frame refused", { address, reason: (e as Error).message.slice(0, 200) });
+        void app.audit
+          .record({ actor: peerActor(peer, address), action: "kmip.message", outcome: "error", reason: `bad_request: ${(e as Error).message.slice(0, 200)}` })
+          .catch(() => undefined);
+        socket.destroy();
+        closed = true;
+        return;
+      }
+      for (const f of frames) {
+        chain = chain.then(() => serve(f)).catch((e) => {
+          log.error("kmip request failed", { error: String(e) });
+          socket.destroy();
+        });
+      }
+    });
+  });
+  return server;
+}
