@@ -5,7 +5,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initInstance } from "../src/init.js";
 import { createLogger } from "../src/logger.js";
+import { Enum } from "../src/kmip/codec/tables.js";
+import { bytes, encodeTtlv, enm, int, struct, Tag, text } from "../src/kmip/codec/ttlv.js";
 import { startServer } from "../src/server.js";
+import { kmipLoad } from "./kmip-load.js";
+
+const kmipRequest = (op: number, payload: ReturnType<typeof text>[]) =>
+  encodeTtlv(
+    struct(
+      Tag.RequestMessage,
+      struct(Tag.RequestHeader, struct(Tag.ProtocolVersion, int(Tag.ProtocolVersionMajor, 1), int(Tag.ProtocolVersionMinor, 4)), int(Tag.BatchCount, 1)),
+      struct(Tag.BatchItem, enm(Tag.Operation, op), struct(Tag.RequestPayload, ...payload)),
+    ),
+  );
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
 
@@ -21,6 +33,18 @@ function call(agent: Agent, url: string, method: string, path: string, body?: st
     );
     req.on("error", reject);
     req.end(body);
+  });
+}
+
+function callBody(agent: Agent, url: string, method: string, path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, url), { method, agent }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve(Buffer.concat(chunks).toString()));
+    });
+    req.on("error", reject);
+    req.end();
   });
 }
 
@@ -67,6 +91,35 @@ async function main(): Promise<void> {
     console.log(`Strongroom REST benchmark — one keep-alive mTLS connection, sequential requests, ${SECONDS}s each`);
     for (const [name, rps] of results) {
       console.log(`${name.padEnd(56)} ${rps.toFixed(0).padStart(8)} req/s   ratio to baseline ${(rps / health).toFixed(2)}`);
+    }
+
+    // KMIP: 8 persistent connections, pre-encoded requests back to back.
+    const key = JSON.parse(await callBody(admin, url, "GET", "/v1/keys/bench")) as { versions: { id: string }[] };
+    const id = key.versions[0].id;
+    const appTls = tls("app");
+    const discover = await kmipLoad(server.kmipPort, appTls, kmipRequest(Enum.Operation.DiscoverVersions, []), 8, SECONDS);
+    const get = await kmipLoad(server.kmipPort, appTls, kmipRequest(Enum.Operation.Get, [text(Tag.UniqueIdentifier, id)]), 8, SECONDS);
+    const encrypt = await kmipLoad(
+      server.kmipPort,
+      appTls,
+      kmipRequest(Enum.Operation.Encrypt, [
+        text(Tag.UniqueIdentifier, id),
+        struct(Tag.CryptographicParameters, enm(Tag.BlockCipherMode, Enum.BlockCipherMode.GCM), int(Tag.TagLength, 16)) as never,
+        bytes(Tag.Data, Buffer.alloc(64, 7)) as never,
+        bytes(Tag.IVCounterNonce, Buffer.alloc(12, 1)) as never,
+      ]),
+      8,
+      SECONDS,
+    );
+    console.log(`\nKMIP over TLS — 8 persistent connections, ${SECONDS}s each (baseline: Discover Versions, no audit write)`);
+    for (const [name, r] of [
+      ["Discover Versions — baseline", discover],
+      ["Get (AES-256, audited)", get],
+      ["Encrypt 64 B AES-GCM (audited)", encrypt],
+    ] as const) {
+      console.log(
+        `${name.padEnd(56)} ${r.rate.toFixed(0).padStart(8)} ops/s   p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  failed ${r.failed}  ratio ${(r.rate / discover.rate).toFixed(2)}`,
+      );
     }
   } finally {
     admin.destroy();

@@ -3,11 +3,13 @@
 // A KMIP message on the wire is a single TTLV Structure (Request Message / Response Message) with nothing around
 // it, so the frame length is known from its 8-byte header: 8 + Length. The reader checks that header as soon as
 // all 8 bytes have arrived — before buffering any of the body — so a peer cannot make the server hold more than
-// `maxFrameBytes`.
+// `maxFrameBytes`; and the buffer of a partial frame grows with the bytes received, not with the length declared.
 
 import { TtlvError, type TtlvErrorReason } from "./errors.js";
 
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
+
+const EMPTY = Buffer.alloc(0);
 
 export interface FrameReaderOptions {
   /** Largest frame accepted, header included. Default 1 MiB. */
@@ -31,8 +33,10 @@ export class FrameReader {
   readonly maxFrameBytes: number;
   readonly #header = Buffer.alloc(8);
   #headerBytes = 0;
-  /** The frame being assembled (header included) once its header is known. */
-  #frame: Buffer | null = null;
+  /** Size of the frame being assembled once its header is known, else 0. */
+  #frameSize = 0;
+  /** Bytes of that frame received so far, in a buffer that grows with them (never ahead of what was received). */
+  #frame: Buffer = EMPTY;
   #frameBytes = 0;
   #failure: string | null = null;
 
@@ -44,7 +48,7 @@ export class FrameReader {
 
   /** Bytes received of a frame not yet complete (0 between frames). */
   get pending(): number {
-    return this.#frame === null ? this.#headerBytes : this.#frameBytes;
+    return this.#frameSize === 0 ? this.#headerBytes : this.#frameBytes;
   }
 
   /**
@@ -60,62 +64,71 @@ export class FrameReader {
     const end = data.length;
     let pos = 0;
     while (pos < end) {
-      const frame = this.#frame;
-      if (frame !== null) {
-        const take = Math.min(frame.length - this.#frameBytes, end - pos);
-        data.copy(frame, this.#frameBytes, pos, pos + take);
-        this.#frameBytes += take;
+      if (this.#frameSize !== 0) {
+        const take = Math.min(this.#frameSize - this.#frameBytes, end - pos);
+        this.#append(data, pos, take);
         pos += take;
-        if (this.#frameBytes === frame.length) {
-          frames.push(frame);
-          this.#frame = null;
+        if (this.#frameBytes === this.#frameSize) {
+          frames.push(this.#frame);
+          this.#frame = EMPTY;
           this.#frameBytes = 0;
+          this.#frameSize = 0;
         }
         continue;
       }
       if (this.#headerBytes === 0 && end - pos >= 8) {
         // Fast path: the whole header is in this chunk.
-        const size = this.#frameSize(data, pos, frames);
+        const size = this.#sizeFromHeader(data, pos, frames);
         if (end - pos >= size) {
           frames.push(data.subarray(pos, pos + size));
           pos += size;
         } else {
-          this.#frame = Buffer.allocUnsafe(size);
-          this.#frameBytes = end - pos;
-          data.copy(this.#frame, 0, pos, end);
+          this.#frameSize = size;
+          this.#append(data, pos, end - pos);
           pos = end;
         }
         continue;
       }
-      // The header straddles chunks: collect it byte by byte.
+      // The header straddles chunks: collect it first.
       const take = Math.min(8 - this.#headerBytes, end - pos);
       data.copy(this.#header, this.#headerBytes, pos, pos + take);
       this.#headerBytes += take;
       pos += take;
       if (this.#headerBytes < 8) break;
       this.#headerBytes = 0;
-      const size = this.#frameSize(this.#header, 0, frames);
-      const assembled = Buffer.allocUnsafe(size);
-      this.#header.copy(assembled, 0, 0, 8);
-      if (size === 8) frames.push(assembled);
+      const size = this.#sizeFromHeader(this.#header, 0, frames);
+      if (size === 8) frames.push(Buffer.from(this.#header));
       else {
-        this.#frame = assembled;
-        this.#frameBytes = 8;
+        this.#frameSize = size;
+        this.#append(this.#header, 0, 8);
       }
     }
     return frames;
   }
 
+  /** Copies bytes into the partial frame, growing its buffer geometrically up to the declared frame size. */
+  #append(from: Buffer, at: number, count: number): void {
+    const needed = this.#frameBytes + count;
+    if (needed > this.#frame.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.#frameSize, Math.max(needed, 2 * this.#frame.length, 4096)));
+      this.#frame.copy(grown, 0, 0, this.#frameBytes);
+      this.#frame = grown;
+    }
+    from.copy(this.#frame, this.#frameBytes, at, at + count);
+    this.#frameBytes = needed;
+  }
+
   /** Drops any partial frame and a previous failure. */
   reset(): void {
     this.#headerBytes = 0;
-    this.#frame = null;
+    this.#frame = EMPTY;
     this.#frameBytes = 0;
+    this.#frameSize = 0;
     this.#failure = null;
   }
 
   /** Validates a frame header and returns the frame size; on failure poisons the reader and throws. */
-  #frameSize(header: Buffer, at: number, completed: Buffer[]): number {
+  #sizeFromHeader(header: Buffer, at: number, completed: Buffer[]): number {
     const lead = header[at];
     const type = header[at + 3];
     const length = header.readUInt32BE(at + 4);
@@ -127,9 +140,8 @@ export class FrameReader {
     else if (length % 8 !== 0) problem = `message length ${length} is not a multiple of 8`;
     else if (length > this.maxFrameBytes - 8) problem = `message of ${length + 8} bytes exceeds the limit of ${this.maxFrameBytes} bytes`;
     if (problem === null) return length + 8;
+    this.reset();
     this.#failure = problem;
-    this.#frame = null;
-    this.#headerBytes = 0;
     throw new FrameError("Invalid Message", problem, completed);
   }
 }

@@ -116,15 +116,14 @@ function parseInteger(text: string, min: bigint, max: bigint, bits: 32 | 64): bi
 
 function parseBigInteger(text: string): bigint {
   const hex = text.startsWith("0x") || text.startsWith("0X") ? text.slice(2) : text;
-  if (hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex))
-    throw invalidField(`"${clip(text)}" is not a hex Big Integer`);
+  if (hex.length === 0 || hex.length % 2 !== 0 || !/^[0-9a-fA-F]+$/.test(hex)) throw invalidField("value is not a hex Big Integer"); // no echo: it may be key material
   // Two's complement over the bytes given, as in TTLV.
   return BigInt.asIntN(hex.length * 4, BigInt(`0x${hex}`));
 }
 
 export function parseHexBytes(text: string): Buffer {
   const hex = text.startsWith("0x") || text.startsWith("0X") ? text.slice(2) : text;
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw invalidField(`"${clip(text)}" is not a hex Byte String`);
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) throw invalidField(`value is not hex (${text.length} characters)`); // no echo: it may be key material
   return Buffer.from(hex, "hex");
 }
 

@@ -185,18 +185,18 @@ class XmlParser {
       if (t.charCodeAt(this.pos) !== Ch.Eq) this.fail("expected '=' after an attribute name");
       this.pos++;
       this.skipSpace();
-      if (attr in attributes) this.fail(`duplicate attribute "${attr}"`);
+      if (attr in attributes) this.fail(`duplicate attribute "${clip(attr)}"`);
       attributes[attr] = this.attributeValue();
     }
     // Content: whitespace, comments and child elements only.
     for (;;) {
       this.misc();
-      if (this.pos >= t.length) this.fail(`unterminated element <${name}>`, offset);
+      if (this.pos >= t.length) this.fail(`unterminated element <${clip(name)}>`, offset);
       if (t.charCodeAt(this.pos) !== Ch.Lt) this.fail("text content is not used by the KMIP XML encoding");
       if (t.charCodeAt(this.pos + 1) === Ch.Slash) {
         this.pos += 2;
         const end = this.name();
-        if (end !== name) this.fail(`</${end}> closes <${name}>`);
+        if (end !== name) this.fail(`</${clip(end)}> closes <${clip(name)}>`);
         this.skipSpace();
         if (t.charCodeAt(this.pos) !== Ch.Gt) this.fail("expected '>'");
         this.pos++;
@@ -256,8 +256,10 @@ class XmlParser {
   /** "&lt;" "&gt;" "&amp;" "&quot;" "&apos;" "&#10;" "&#xA;" — nothing else. */
   reference(): string {
     const t = this.text;
-    const end = t.indexOf(";", this.pos);
-    if (end < 0 || end - this.pos > 12) this.fail("unterminated reference");
+    // Look for the ";" only a few characters ahead: scanning the rest of the input for every "&" would be quadratic.
+    let end = this.pos + 1;
+    while (end < t.length && end - this.pos <= 12 && t.charCodeAt(end) !== 59) end++;
+    if (t.charCodeAt(end) !== 59) this.fail("unterminated reference");
     const ref = t.slice(this.pos + 1, end);
     this.pos = end + 1;
     switch (ref) {
@@ -294,41 +296,48 @@ export function xmlElementToTtlv(element: XmlElement, options: XmlDecodeOptions 
   return toItem(element, undefined, options.resolveValue);
 }
 
+/** Names from the input, shortened for error messages. */
+function clip(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
 function toItem(el: XmlElement, attributeName: string | undefined, hook: ValueHook | undefined): TtlvItem {
   const a = el.attributes;
+  const name = clip(el.name);
   let tag: number | undefined;
   if (el.name === "TTLV") {
     if (a.tag === undefined) throw invalidField("<TTLV> without a tag attribute", el.offset);
     tag = tagByName(a.tag);
   } else {
-    if (a.tag !== undefined) throw invalidField(`<${el.name}> has a tag attribute`, el.offset);
+    if (a.tag !== undefined) throw invalidField(`<${name}> has a tag attribute`, el.offset);
     tag = tagByName(el.name);
   }
-  if (tag === undefined || !isValidTag(tag)) throw invalidField(`unknown tag <${el.name === "TTLV" ? a.tag : el.name}>`, el.offset);
+  if (tag === undefined || !isValidTag(tag)) throw invalidField(`unknown tag <${el.name === "TTLV" ? clip(a.tag) : name}>`, el.offset);
   for (const key in a) {
-    if (key !== "type" && key !== "value" && key !== "tag") throw invalidField(`<${el.name}> has an unknown attribute "${key}"`, el.offset);
+    if (key !== "type" && key !== "value" && key !== "tag")
+      throw invalidField(`<${name}> has an unknown attribute "${clip(key)}"`, el.offset);
   }
   const type = a.type === undefined ? ItemType.Structure : ITEM_TYPE_BY_NAME.get(a.type);
-  if (type === undefined) throw invalidField(`<${el.name}> has unknown type "${a.type}"`, el.offset);
+  if (type === undefined) throw invalidField(`<${name}> has unknown type "${clip(a.type ?? "")}"`, el.offset);
 
   if (type === ItemType.Structure) {
-    if (a.value !== undefined) throw invalidField(`structure <${el.name}> has a value attribute`, el.offset);
+    if (a.value !== undefined) throw invalidField(`structure <${name}> has a value attribute`, el.offset);
     const value: TtlvItem[] = [];
-    let name: string | undefined;
+    let attribute: string | undefined;
     for (const child of el.children) {
-      const item = toItem(child, name, hook);
-      name = attributeNameAfter(item, name);
+      const item = toItem(child, attribute, hook);
+      attribute = attributeNameAfter(item, attribute);
       value.push(item);
     }
     return { tag, type, value };
   }
-  if (el.children.length > 0) throw invalidField(`<${el.name}> of type ${a.type} has child elements`, el.offset);
-  if (a.value === undefined) throw invalidField(`<${el.name}> has no value attribute`, el.offset);
+  if (el.children.length > 0) throw invalidField(`<${name}> of type ${a.type} has child elements`, el.offset);
+  if (a.value === undefined) throw invalidField(`<${name}> has no value attribute`, el.offset);
   const text = hook ? hook(a.value, { tag, type }) : a.value;
   try {
     return { tag, type, value: parseValue(type, text, namingTag(tag, attributeName)) } as TtlvItem;
   } catch (e) {
-    if (e instanceof TtlvError) throw invalidField(`<${el.name}>: ${e.message}`, el.offset);
+    if (e instanceof TtlvError) throw invalidField(`<${name}>: ${e.message}`, el.offset);
     throw e;
   }
 }
