@@ -21,7 +21,13 @@ function open(port: number, tls: { cert: Buffer; key: Buffer; ca: Buffer }): Pro
 }
 
 /** Runs `connections` closed loops for `seconds` after a warm-up; counts responses whose Result Status is Success. */
-export async function kmipLoad(port: number, tls: { cert: Buffer; key: Buffer; ca: Buffer }, request: Buffer, connections: number, seconds: number): Promise<LoadResult> {
+export async function kmipLoad(
+  port: number,
+  tls: { cert: Buffer; key: Buffer; ca: Buffer },
+  request: Buffer,
+  connections: number,
+  seconds: number,
+): Promise<LoadResult> {
   const sockets = await Promise.all(Array.from({ length: connections }, () => open(port, tls)));
   let measuring = false;
   let stop = false;

@@ -4,9 +4,9 @@ import { Agent, request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { initInstance } from "../src/init.js";
-import { createLogger } from "../src/logger.js";
 import { Enum } from "../src/kmip/codec/tables.js";
 import { bytes, encodeTtlv, enm, int, struct, Tag, text } from "../src/kmip/codec/ttlv.js";
+import { createLogger } from "../src/logger.js";
 import { startServer } from "../src/server.js";
 import { kmipLoad } from "./kmip-load.js";
 
@@ -14,7 +14,11 @@ const kmipRequest = (op: number, payload: ReturnType<typeof text>[]) =>
   encodeTtlv(
     struct(
       Tag.RequestMessage,
-      struct(Tag.RequestHeader, struct(Tag.ProtocolVersion, int(Tag.ProtocolVersionMajor, 1), int(Tag.ProtocolVersionMinor, 4)), int(Tag.BatchCount, 1)),
+      struct(
+        Tag.RequestHeader,
+        struct(Tag.ProtocolVersion, int(Tag.ProtocolVersionMajor, 1), int(Tag.ProtocolVersionMinor, 4)),
+        int(Tag.BatchCount, 1),
+      ),
       struct(Tag.BatchItem, enm(Tag.Operation, op), struct(Tag.RequestPayload, ...payload)),
     ),
   );

@@ -1,4 +1,5 @@
 // Identity from a verified client certificate: CN = user, OU = group, role as recorded when the certificate was issued.
+import type { TLSSocket } from "node:tls";
 import type { Actor, Role } from "../audit/audit-log.js";
 import { StrongroomError } from "../errors/registry.js";
 import type { Queryable } from "../store/store.js";
@@ -15,6 +16,16 @@ export interface PeerCertificate {
   serial: string;
   cn: string;
   ou: string;
+}
+
+/** The verified peer certificate of a TLS socket, or null if none was presented or it did not verify. */
+export function peerOf(socket: TLSSocket): PeerCertificate | null {
+  if (!socket.authorized) return null;
+  const c = socket.getPeerCertificate();
+  if (!c?.serialNumber) return null;
+  const subj = c.subject as unknown as Record<string, string | string[]>;
+  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v) ?? "";
+  return { serial: c.serialNumber, cn: first(subj.CN), ou: first(subj.OU) };
 }
 
 /** Serial numbers are compared as upper-case hex without leading zeros. */

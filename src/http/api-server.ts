@@ -5,20 +5,10 @@ import { createServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
 import type { App } from "../app.js";
 import { audited, wasAudited } from "../audit/operation.js";
-import { type Identity, identify, normalizeSerial, type PeerCertificate, peerActor } from "../auth/identity.js";
+import { type Identity, identify, normalizeSerial, peerActor, peerOf } from "../auth/identity.js";
 import { ERRORS, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import type { Logger } from "../logger.js";
 import type { RequestContext, Router } from "./route.js";
-
-/** The verified peer certificate of a TLS socket, or null if none was presented or it did not verify. */
-export function peerOf(socket: TLSSocket): PeerCertificate | null {
-  if (!socket.authorized) return null;
-  const c = socket.getPeerCertificate();
-  if (!c?.serialNumber) return null;
-  const subj = c.subject as unknown as Record<string, string | string[]>;
-  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v) ?? "";
-  return { serial: c.serialNumber, cn: first(subj.CN), ou: first(subj.OU) };
-}
 
 function send(res: ServerResponse, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -176,7 +166,10 @@ async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResp
     if (app.barrier.sealed && !route.whileSealed) throw new StrongroomError("sealed");
     let body: unknown;
     if (route.rawBody) {
-      const ct = String(req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+      const ct = String(req.headers["content-type"] ?? "")
+        .split(";")[0]
+        .trim()
+        .toLowerCase();
       if (!route.rawBody.contentTypes.includes(ct)) {
         throw new StrongroomError("unsupported_media_type", { expected: route.rawBody.contentTypes.join(", ") });
       }

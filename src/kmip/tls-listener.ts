@@ -1,12 +1,13 @@
 // KMIP over mutually authenticated TLS (port 5696): frames in, one response frame out, per connection in order.
+
+import { randomUUID } from "node:crypto";
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import type { App } from "../app.js";
-import { type AuthCtx, identify, type PeerCertificate, peerActor } from "../auth/identity.js";
+import { type AuthCtx, identify, peerActor, peerOf } from "../auth/identity.js";
 import { isStrongroomError } from "../errors/registry.js";
 import type { Logger } from "../logger.js";
 import { FrameReader } from "./codec/frame-reader.js";
 import { handleKmip, type KmipLimits } from "./handle-kmip.js";
-import { randomUUID } from "node:crypto";
 
 export interface KmipListenerOptions {
   app: App;
@@ -15,15 +16,6 @@ export interface KmipListenerOptions {
   maxFrameBytes?: number;
   idleTimeoutMs?: number;
   limits?: KmipLimits;
-}
-
-function peerOf(socket: TLSSocket): PeerCertificate | null {
-  if (!socket.authorized) return null;
-  const c = socket.getPeerCertificate();
-  if (!c?.serialNumber) return null;
-  const subj = c.subject as unknown as Record<string, string | string[]>;
-  const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v) ?? "";
-  return { serial: c.serialNumber, cn: first(subj.CN), ou: first(subj.OU) };
 }
 
 export function createKmipListener(o: KmipListenerOptions): Server {
@@ -40,7 +32,12 @@ export function createKmipListener(o: KmipListenerOptions): Server {
 
   server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
     void app.audit
-      .record({ actor: peerActor(null, socket.remoteAddress ?? null), action: "tls.handshake", outcome: "denied", reason: `kmip: ${err.code ?? "handshake failed"}` })
+      .record({
+        actor: peerActor(null, socket.remoteAddress ?? null),
+        action: "tls.handshake",
+        outcome: "denied",
+        reason: `kmip: ${err.code ?? "handshake failed"}`,
+      })
       .catch((e) => log.error("audit write failed", { error: String(e) }));
   });
 
@@ -67,7 +64,12 @@ export function createKmipListener(o: KmipListenerOptions): Server {
         auth = { actor: await identify(app.store, peer, address, app.clock()), requestId: randomUUID() };
       } catch (e) {
         await app.audit
-          .record({ actor: peerActor(peer, address), action: "tls.handshake", outcome: "denied", reason: `kmip: ${isStrongroomError(e) ? e.code : "unauthenticated"}` })
+          .record({
+            actor: peerActor(peer, address),
+            action: "tls.handshake",
+            outcome: "denied",
+            reason: `kmip: ${isStrongroomError(e) ? e.code : "unauthenticated"}`,
+          })
           .catch(() => undefined);
         socket.destroy();
         closed = true;
@@ -85,17 +87,24 @@ export function createKmipListener(o: KmipListenerOptions): Server {
         // Oversize or malformed framing: answer nothing more on this connection.
         log.warn("kmip frame refused", { address, reason: (e as Error).message.slice(0, 200) });
         void app.audit
-          .record({ actor: peerActor(peer, address), action: "kmip.message", outcome: "error", reason: `bad_request: ${(e as Error).message.slice(0, 200)}` })
+          .record({
+            actor: peerActor(peer, address),
+            action: "kmip.message",
+            outcome: "error",
+            reason: `bad_request: ${(e as Error).message.slice(0, 200)}`,
+          })
           .catch(() => undefined);
         socket.destroy();
         closed = true;
         return;
       }
       for (const f of frames) {
-        chain = chain.then(() => serve(f)).catch((e) => {
-          log.error("kmip request failed", { error: String(e) });
-          socket.destroy();
-        });
+        chain = chain
+          .then(() => serve(f))
+          .catch((e) => {
+            log.error("kmip request failed", { error: String(e) });
+            socket.destroy();
+          });
       }
     });
   });

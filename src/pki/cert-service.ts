@@ -223,17 +223,7 @@ export class CertificateService {
         params,
       );
       const page = rows.slice(0, limit);
-      const certs: CertRecord[] = page.map((r) => ({
-        serial: r.serial,
-        cn: r.cn,
-        ou: r.ou,
-        role: r.role as CertRecord["role"],
-        notBefore: r.not_before,
-        notAfter: r.not_after,
-        status: r.status as CertRecord["status"],
-        revokedAt: r.revoked_at,
-        issuedBy: r.issued_by,
-      }));
+      const certs: CertRecord[] = page.map(toRecord);
       return { certificates: certs, next: rows.length > limit ? page[page.length - 1].serial : null };
     });
   }
@@ -259,20 +249,23 @@ export class CertificateService {
         "SELECT serial, cn, ou, role, not_before, not_after, status, revoked_at, issued_by FROM certificates WHERE serial = $1",
         [serial],
       );
-      const row = r as Record<string, string>;
-      return {
-        serial: row.serial,
-        cn: row.cn,
-        ou: row.ou,
-        role: row.role as CertRecord["role"],
-        notBefore: row.not_before,
-        notAfter: row.not_after,
-        status: row.status as CertRecord["status"],
-        revokedAt: row.revoked_at,
-        issuedBy: row.issued_by,
-      };
+      return toRecord(r as Record<string, string>);
     });
   }
+}
+
+function toRecord(r: Record<string, string>): CertRecord {
+  return {
+    serial: r.serial,
+    cn: r.cn,
+    ou: r.ou,
+    role: r.role as CertRecord["role"],
+    notBefore: r.not_before,
+    notAfter: r.not_after,
+    status: r.status as CertRecord["status"],
+    revokedAt: r.revoked_at,
+    issuedBy: r.issued_by,
+  };
 }
 
 /** Reads CN/OU of a PEM certificate (for tests and the CLI). */

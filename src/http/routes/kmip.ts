@@ -14,7 +14,8 @@ export const kmipRoutes = [
   route({
     method: "POST",
     path: "/kmip",
-    summary: "KMIP request message (TTLV as application/octet-stream, KMIP JSON as application/json, KMIP XML as text/xml); the response uses the same encoding.",
+    summary:
+      "KMIP request message (TTLV as application/octet-stream, KMIP JSON as application/json, KMIP XML as text/xml); the response uses the same encoding.",
     auth: "cert",
     whileSealed: true,
     action: "kmip.message",
