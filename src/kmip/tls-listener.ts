@@ -6,7 +6,7 @@ import type { App } from "../app.js";
 import { type AuthCtx, identify, peerActor, peerOf } from "../auth/identity.js";
 import { isStrongroomError } from "../errors/registry.js";
 import type { Logger } from "../logger.js";
-import { FrameReader } from "./codec/frame-reader.js";
+import { FrameError, FrameReader } from "./codec/frame-reader.js";
 import { handleKmip, type KmipLimits } from "./handle-kmip.js";
 
 export interface KmipListenerOptions {
@@ -79,12 +79,24 @@ export function createKmipListener(o: KmipListenerOptions): Server {
       if (!closed) socket.write(reply);
     };
 
+    const enqueue = (frames: Buffer[]) => {
+      for (const f of frames) {
+        chain = chain
+          .then(() => serve(f))
+          .catch((e) => {
+            log.error("kmip request failed", { error: String(e) });
+            socket.destroy();
+          });
+      }
+    };
+
     socket.on("data", (chunk: Buffer) => {
-      let frames: Buffer[];
       try {
-        frames = reader.push(chunk);
+        enqueue(reader.push(chunk));
       } catch (e) {
-        // Oversize or malformed framing: answer nothing more on this connection.
+        // Oversize or unframeable input: the complete requests before it are answered, then the
+        // connection is closed (nothing after the fault can be trusted to be framed correctly).
+        if (e instanceof FrameError) enqueue(e.frames);
         log.warn("kmip frame refused", { address, reason: (e as Error).message.slice(0, 200) });
         void app.audit
           .record({
@@ -94,17 +106,11 @@ export function createKmipListener(o: KmipListenerOptions): Server {
             reason: `bad_request: ${(e as Error).message.slice(0, 200)}`,
           })
           .catch(() => undefined);
-        socket.destroy();
-        closed = true;
-        return;
-      }
-      for (const f of frames) {
-        chain = chain
-          .then(() => serve(f))
-          .catch((e) => {
-            log.error("kmip request failed", { error: String(e) });
-            socket.destroy();
-          });
+        chain = chain.finally(() => {
+          closed = true;
+          socket.end();
+          setTimeout(() => socket.destroy(), 1000).unref();
+        });
       }
     });
   });
