@@ -35,7 +35,9 @@ export class KmipClient {
 
   static open(port: number, tls: { cert: string; key: string; ca: string }): Promise<KmipClient> {
     return new Promise((resolve, reject) => {
-      const s = connect({ host: "127.0.0.1", port, servername: "localhost", ...tls, minVersion: "TLSv1.2" }, () => resolve(new KmipClient(s)));
+      const s = connect({ host: "127.0.0.1", port, servername: "localhost", ...tls, minVersion: "TLSv1.2" }, () =>
+        resolve(new KmipClient(s)),
+      );
       s.once("error", reject);
     });
   }
@@ -54,7 +56,11 @@ export class KmipClient {
   }
 
   /** One request message with the given batch items ([operation name, payload children]); returns the decoded results. */
-  async call(version: [number, number], items: [keyof typeof Enum.Operation, TtlvItem[]][], header: TtlvItem[] = []): Promise<KmipResult[]> {
+  async call(
+    version: [number, number],
+    items: [keyof typeof Enum.Operation, TtlvItem[]][],
+    header: TtlvItem[] = [],
+  ): Promise<KmipResult[]> {
     const msg = request(version, items, header);
     const frame = await this.sendRaw(encodeTtlv(msg));
     if (frame.length === 0) throw new Error("connection closed by server");
@@ -73,7 +79,11 @@ export class KmipClient {
   }
 }
 
-export function request(version: [number, number], items: [keyof typeof Enum.Operation, TtlvItem[]][], header: TtlvItem[] = []): StructureItem {
+export function request(
+  version: [number, number],
+  items: [keyof typeof Enum.Operation, TtlvItem[]][],
+  header: TtlvItem[] = [],
+): StructureItem {
   return struct(
     Tag.RequestMessage,
     struct(

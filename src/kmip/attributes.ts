@@ -271,7 +271,13 @@ export function algorithmOf(type: string): { algorithm: number | null; length: n
 const date = (tag: number, iso: string | null) => (iso ? dateTime(tag, new Date(iso)) : null);
 
 /** Everything a Get Attributes without names returns: derived attributes first, then stored ones. */
-export function objectAttributes(o: ObjectRow, names: string[], digestOf: () => Buffer | null): Attr[] {
+/** What a Digest is computed over: the object's value in its default Key Format Type (null for certificates and opaque objects). */
+export interface DigestInput {
+  bytes: Buffer;
+  format: number | null;
+}
+
+export function objectAttributes(o: ObjectRow, names: string[], digestOf: () => DigestInput | null): Attr[] {
   const attrs = JSON.parse(o.attributes) as ObjectAttributes;
   const stored = storedAttrs(attrs);
   const out: Attr[] = [];
@@ -302,13 +308,15 @@ export function objectAttributes(o: ObjectRow, names: string[], digestOf: () => 
   }
   const digest = digestOf();
   if (digest) {
+    // "Digest … the digest of the Key Material in the Key Format Type named in the attribute" (KMIP 1.4 §3.17):
+    // the key's default Key Format Type, the one Get returns when the client names none.
     push(
       "Digest",
       struct(
         Tag.Digest,
         enm(Tag.HashingAlgorithm, Enum.HashingAlgorithm.SHA_256),
-        bytes(Tag.DigestValue, createHash("sha256").update(digest).digest()),
-        enm(Tag.KeyFormatType, o.object_type === "SymmetricKey" || o.object_type === "SecretData" ? Enum.KeyFormatType.Raw : o.object_type === "PublicKey" ? Enum.KeyFormatType.X_509 : Enum.KeyFormatType.PKCS_8),
+        bytes(Tag.DigestValue, createHash("sha256").update(digest.bytes).digest()),
+        digest.format !== null ? enm(Tag.KeyFormatType, digest.format) : null,
       ),
     );
   }

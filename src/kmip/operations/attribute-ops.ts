@@ -3,7 +3,7 @@ import { fail } from "../../errors/registry.js";
 import type { ObjectRow } from "../../keys/key-model.js";
 import type { ObjectAttributes } from "../../keys/key-service.js";
 import type { Loaded } from "../../keys/object-service.js";
-import { type Attr, getStored, isReadOnly, isSingleValued, linkTypeName, objectAttributes, setStored } from "../attributes.js";
+import { type Attr, type DigestInput, getStored, isReadOnly, isSingleValued, linkTypeName, objectAttributes, setStored } from "../attributes.js";
 import { encodeTtlv, find, ItemType, Tag, type TtlvItem } from "../codec/ttlv.js";
 import type { KmipCall } from "../operation.js";
 import { encodeMaterial, defaultFormat } from "./key-material.js";
@@ -14,19 +14,21 @@ export async function allAttributes(c: KmipCall, l: Loaded): Promise<Attr[]> {
   return objectAttributes(l.obj, names, () => digestInput(c, l.obj));
 }
 
-function digestInput(c: KmipCall, o: ObjectRow): Buffer | null {
+function digestInput(c: KmipCall, o: ObjectRow): DigestInput | null {
   try {
     if (o.object_type === "PublicKey") {
       const m = encodeMaterial(o, defaultFormat(o), null);
-      return m.type === ItemType.ByteString ? m.value : null;
+      return m.type === ItemType.ByteString ? { bytes: m.value, format: defaultFormat(o) } : null;
     }
     if (!o.material) return null;
     const secret = c.app.keys.unwrapped(o).secret;
     if (o.object_type === "PrivateKey") {
       const m = encodeMaterial(o, defaultFormat(o), secret);
-      return m.type === ItemType.ByteString ? m.value : null;
+      return m.type === ItemType.ByteString ? { bytes: m.value, format: defaultFormat(o) } : null;
     }
-    return o.object_type === "Certificate" || o.object_type === "OpaqueObject" ? null : secret;
+    // Certificates and opaque objects: the digest of the value itself, with no Key Format Type.
+    if (o.object_type === "Certificate" || o.object_type === "OpaqueObject") return { bytes: secret, format: null };
+    return { bytes: secret, format: defaultFormat(o) };
   } catch {
     return null;
   }
