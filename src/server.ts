@@ -1,8 +1,8 @@
 // Starts a Strongroom server for an instance directory: opens the app, unseals where it can, serves HTTPS.
 import { readFileSync } from "node:fs";
 import type { Server } from "node:https";
-import type { Server as TlsServer } from "node:tls";
 import type { AddressInfo } from "node:net";
+import type { Server as TlsServer } from "node:tls";
 import { type App, openApp } from "./app.js";
 import { resolvePath } from "./config/config.js";
 import { createApiServer } from "./http/api-server.js";

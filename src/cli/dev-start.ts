@@ -21,7 +21,8 @@ const sh = (s: string): string => (/^[A-Za-z0-9_./:@=,+-]+$/.test(s) ? s : `'${s
 function portFromEnv(name: string): number | undefined {
   const v = process.env[name];
   if (v === undefined || v === "") return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535) throw new CliError(`${name} must be a port number from 1 to 65535, not '${v}'`);
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > 65535)
+    throw new CliError(`${name} must be a port number from 1 to 65535, not '${v}'`);
   return Number(v);
 }
 

@@ -72,6 +72,7 @@ export const ERRORS = {
   key_exists: def(409, "Object Already Exists", "a key named '{name}' already exists", "Non Unique Name Attribute"),
   // KMIP 1.x answers a forbidden state transition with Permission Denied (e.g. Destroy of an Active key).
   invalid_state: def(409, "Permission Denied", "{detail}", "Wrong Key Lifecycle State"),
+  object_destroyed: def(409, "Permission Denied", "object '{id}' is destroyed: its value no longer exists", "Object Destroyed"),
   rotation_disabled: def(409, "Illegal Operation", "key '{name}' has rotation mode 'none'; rotate is refused"),
   usage_not_permitted: def(403, "Permission Denied", "{detail}", "Incompatible Cryptographic Usage Mask"),
   attribute_read_only: def(403, "Permission Denied", "attribute '{attribute}' cannot be changed by a client", "Attribute Read Only"),
@@ -79,13 +80,20 @@ export const ERRORS = {
   attribute_not_found: def(404, "Item Not Found", "attribute '{attribute}' not found", "Attribute Not Found"),
   not_supported: def(400, "Feature Not Supported", "{detail}", "Unsupported Cryptographic Parameters"),
   crypto_params: def(400, "Invalid Field", "{detail}", "Bad Cryptographic Parameters"),
-  missing_iv: def(400, "Invalid Message", "an IV/nonce is required for this mode", "Missing Initialization Vector"),
+  // The OASIS 2.1 vectors (CS-BC-M-11..13-21) expect Invalid Message here too, not Missing Initialization Vector.
+  missing_iv: def(400, "Invalid Message", "an IV/nonce is required for this mode"),
+  // The OASIS vectors (CS-BC-M-GCM-1, CS-BC-M-CHACHA20POLY1305-1) expect General Failure for an unusable tag length.
+  invalid_tag_length: def(400, "General Failure", "{detail}"),
   wrong_key_type: def(400, "Illegal Operation", "key '{name}' of type {type} does not support {operation}"),
   unauthenticated: def(401, "Authentication Not Successful", "a client certificate issued by this server's CA is required"),
   cert_revoked: def(401, "Authentication Not Successful", "the client certificate has been revoked"),
   cert_expired: def(401, "Authentication Not Successful", "the client certificate is expired or not yet valid"),
   cert_unknown: def(401, "Authentication Not Successful", "the client certificate is not registered with this server"),
   forbidden: def(403, "Permission Denied", "{detail}"),
+  // KMIP Sensitive / Extractable attributes (1.x clients get Permission Denied).
+  sensitive: def(403, "Permission Denied", "object '{id}' is Sensitive: its value is only released wrapped", "Sensitive"),
+  not_extractable: def(403, "Permission Denied", "object '{id}' is not extractable", "Not Extractable"),
+  not_quantum_safe: def(400, "General Failure", "a {type} key is not quantum safe; Quantum Safe objects need 256-bit symmetric keys"),
   sealed: def(503, "General Failure", "the server is sealed; submit unseal shares first"),
   already_unsealed: def(409, "Illegal Operation", "the server is already unsealed"),
   invalid_share: def(400, "Invalid Field", "{detail}"),

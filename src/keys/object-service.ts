@@ -1,11 +1,12 @@
 // Managed objects by KMIP Unique Identifier: create, register, re-key, activate, revoke, destroy, attributes, locate.
+import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import type { OpScope } from "../audit/operation.js";
 import type { AuthCtx } from "../auth/identity.js";
 import type { KeyOperation } from "../auth/policy.js";
 import type { KeyType } from "../crypto/keygen.js";
 import { fail } from "../errors/registry.js";
-import type { SqlValue, Tx } from "../store/store.js";
+import type { Row, SqlValue, Tx } from "../store/store.js";
 import type { KeyRow, KeyState, ObjectRow, ObjectType, RevocationReason } from "./key-model.js";
 import { addLink, type KeyService, OBJECT_COLUMNS, type ObjectAttributes, type PreparedVersion, type Unwrapped } from "./key-service.js";
 
@@ -40,6 +41,26 @@ export interface LocateFilter {
 }
 
 const ACTIVE_STATES: KeyState[] = ["Active", "Pre-Active"];
+
+/** KMIP Usage Limits of an object: how many bytes (or operations) it may still process. */
+export interface UsageLimits {
+  total: number;
+  count: number;
+  unit: "byte" | "object";
+}
+
+/** The rows of one key as they were before a batch changed them (null: the key did not exist). */
+type KeySnapshot = { key: Row; objects: Row[]; names: Row[] } | null;
+
+/**
+ * Prior images of every key an undoable run (a KMIP batch with Batch Error Continuation Option Undo) changed, in
+ * the order it first changed them. `undo` puts them back.
+ */
+export class UndoJournal {
+  readonly keys = new Map<string, KeySnapshot>();
+}
+
+const undoScope = new AsyncLocalStorage<UndoJournal>();
 
 export class ObjectService {
   constructor(private readonly keys: KeyService) {}
@@ -81,6 +102,55 @@ export class ObjectService {
     return rows.map((r) => r.name);
   }
 
+  /** Runs `fn` recording the prior image of every key it changes, so that `undo` can revert all of it. */
+  undoable<T>(journal: UndoJournal, fn: () => Promise<T>): Promise<T> {
+    return undoScope.run(journal, fn);
+  }
+
+  /** Called inside a change's transaction before it writes to key `name`: keeps the key's rows once per journal. */
+  private async journal(tx: Tx, name: string): Promise<void> {
+    const j = undoScope.getStore();
+    if (!j || j.keys.has(name)) return;
+    const key = await tx.get<Row>("SELECT * FROM keys WHERE name = $1", [name]);
+    if (!key) {
+      j.keys.set(name, null);
+      return;
+    }
+    const objects = await tx.all<Row>("SELECT * FROM objects WHERE name = $1", [name]);
+    const names = await tx.all<Row>("SELECT n.* FROM object_names n JOIN objects o ON o.id = n.object_id WHERE o.name = $1", [name]);
+    j.keys.set(name, { key, objects, names });
+  }
+
+  /**
+   * Reverts everything recorded in `journal` in one transaction (with its audit event): keys created are removed,
+   * keys changed get their rows back — including wrapped material a Destroy in the batch had erased. A change another
+   * client made to one of those keys while the batch ran is reverted with it (batches run in milliseconds).
+   */
+  async undo(op: OpScope, journal: UndoJournal): Promise<void> {
+    const insert = async (tx: Tx, table: string, row: Row) => {
+      const cols = Object.keys(row);
+      await tx.run(
+        `INSERT INTO ${table} (${cols.join(", ")}) VALUES (${cols.map((_, i) => `$${i + 1}`).join(", ")})`,
+        cols.map((c) => row[c] as SqlValue),
+      );
+    };
+    const touched: string[] = [];
+    op.detail = { ...op.detail, keys: [...journal.keys.keys()] };
+    await op.commit(this.deps.store, async (tx) => {
+      for (const [name, snap] of [...journal.keys.entries()].reverse()) {
+        for (const r of await tx.all<{ id: string }>("SELECT id FROM objects WHERE name = $1", [name])) touched.push(r.id);
+        await tx.run("DELETE FROM object_names WHERE object_id IN (SELECT id FROM objects WHERE name = $1)", [name]);
+        await tx.run("DELETE FROM objects WHERE name = $1", [name]);
+        await tx.run("DELETE FROM keys WHERE name = $1", [name]);
+        if (!snap) continue;
+        await insert(tx, "keys", snap.key);
+        for (const o of snap.objects) await insert(tx, "objects", o);
+        for (const n of snap.names) await insert(tx, "object_names", n);
+      }
+    });
+    for (const id of touched) this.keys.cache.delete(id);
+  }
+
   private requireCreator(ctx: AuthCtx): void {
     if (ctx.actor.role !== "admin" && ctx.actor.role !== "client")
       fail("forbidden", { detail: `role ${ctx.actor.role} may not create objects` });
@@ -103,6 +173,7 @@ export class ObjectService {
     pub?: { spec: ObjectSpec; id: string },
   ): Promise<void> {
     const keyName = spec.names[0] ?? p.id;
+    await this.journal(tx, keyName);
     for (const n of [...spec.names, ...(pub?.spec.names ?? [])]) {
       if (await tx.get("SELECT name FROM object_names WHERE name = $1", [n])) fail("key_exists", { name: n });
     }
@@ -208,6 +279,7 @@ export class ObjectService {
     const publicId = pubLink ? randomUUID() : null;
     op.detail = { ...op.detail, replacement: p.id };
     await op.commit(this.deps.store, async (tx) => {
+      await this.journal(tx, key.name);
       const fresh = await this.keys.findKey(tx, key.name);
       await this.keys.rotateIn(tx, fresh, p, this.now(), {
         state,
@@ -237,7 +309,8 @@ export class ObjectService {
   /** KMIP Activate: only a Pre-Active object. */
   async activate(ctx: AuthCtx, op: OpScope, id: string): Promise<void> {
     await op.commit(this.deps.store, async (tx) => {
-      const { obj } = await this.authorized(ctx, op, id, "update", tx);
+      const { obj, key } = await this.authorized(ctx, op, id, "update", tx);
+      await this.journal(tx, key.name);
       if (obj.state !== "Pre-Active") fail("invalid_state", { detail: `object ${id} is ${obj.state}, not Pre-Active` });
       const now = this.now();
       await tx.run("UPDATE objects SET state = 'Active', activated_at = $1, updated_at = $1 WHERE id = $2", [now, id]);
@@ -248,15 +321,21 @@ export class ObjectService {
   async revoke(ctx: AuthCtx, op: OpScope, id: string, reason: RevocationReason, compromiseDate?: Date): Promise<void> {
     op.detail = { ...op.detail, reason };
     await op.commit(this.deps.store, async (tx) => {
-      const { obj } = await this.authorized(ctx, op, id, "revoke", tx);
+      const { obj, key } = await this.authorized(ctx, op, id, "revoke", tx);
+      await this.journal(tx, key.name);
       const now = this.now();
       if (obj.state === "Destroyed" || obj.state === "Destroyed Compromised")
         fail("invalid_state", { detail: `object ${id} is destroyed` });
       if (reason === "key-compromise" || reason === "ca-compromise") {
+        // Compromise Date is when the server learnt of it; the client's Compromise Occurrence Date is kept beside it.
+        const attrs = compromiseDate
+          ? JSON.stringify({ ...this.attributesOf(obj), compromiseOccurrence: compromiseDate.toISOString() })
+          : obj.attributes;
         await tx.run(
-          `UPDATE objects SET state = 'Compromised', compromised_at = $1, revocation_reason = $2, deactivated_at = COALESCE(deactivated_at, $3), updated_at = $3
+          `UPDATE objects SET state = 'Compromised', compromised_at = $1, revocation_reason = $2, attributes = $3,
+                  deactivated_at = COALESCE(deactivated_at, $1), updated_at = $1
             WHERE id = $4`,
-          [(compromiseDate ?? this.deps.clock()).toISOString(), reason, now, id],
+          [now, reason, attrs, id],
         );
         return;
       }
@@ -274,9 +353,10 @@ export class ObjectService {
    * KMIP Destroy: "an object SHALL only be destroyed if it is in the Pre-Active or Deactivated
    * state" — or Compromised (→ Destroyed Compromised). The material is erased, the metadata kept.
    */
-  async destroy(ctx: AuthCtx, op: OpScope, id: string): Promise<void> {
+  async destroy(ctx: AuthCtx, op: OpScope, id: string, keep?: (obj: ObjectRow) => ObjectAttributes): Promise<void> {
     await op.commit(this.deps.store, async (tx) => {
       const { obj, key } = await this.authorized(ctx, op, id, "delete", tx);
+      await this.journal(tx, key.name);
       if (!["Pre-Active", "Deactivated", "Compromised"].includes(obj.state)) {
         fail("invalid_state", {
           detail: `object ${id} is ${obj.state}; only Pre-Active, Deactivated or Compromised objects can be destroyed`,
@@ -284,7 +364,14 @@ export class ObjectService {
       }
       const now = this.now();
       const state = obj.state === "Compromised" ? "Destroyed Compromised" : "Destroyed";
-      await tx.run("UPDATE objects SET state = $1, material = NULL, destroyed_at = $2, updated_at = $2 WHERE id = $3", [state, now, id]);
+      // Metadata the caller wants to outlive the material (the KMIP Digest) is kept with the attributes.
+      const attributes = keep ? JSON.stringify({ ...this.attributesOf(obj), ...keep(obj) }) : obj.attributes;
+      await tx.run("UPDATE objects SET state = $1, material = NULL, attributes = $2, destroyed_at = $3, updated_at = $3 WHERE id = $4", [
+        state,
+        attributes,
+        now,
+        id,
+      ]);
       // The key is destroyed when no live object remains.
       const live = await tx.get("SELECT id FROM objects WHERE name = $1 AND state NOT IN ('Destroyed', 'Destroyed Compromised')", [
         key.name,
@@ -311,6 +398,7 @@ export class ObjectService {
   ): Promise<void> {
     await op.commit(this.deps.store, async (tx) => {
       const l = await this.authorized(ctx, op, id, "update", tx);
+      await this.journal(tx, l.key.name);
       const attrs = this.attributesOf(l.obj);
       const names = await this.namesOf(id, tx);
       const change = mutate(attrs, l, names) ?? {};
@@ -319,7 +407,10 @@ export class ObjectService {
       if (change.usageMask !== undefined) await tx.run("UPDATE objects SET usage_mask = $1 WHERE id = $2", [change.usageMask, id]);
       if (change.activatedAt) {
         // An Activation Date not in the future activates a Pre-Active object.
-        await tx.run("UPDATE objects SET state = 'Active', activated_at = $1 WHERE id = $2 AND state = 'Pre-Active'", [change.activatedAt, id]);
+        await tx.run("UPDATE objects SET state = 'Active', activated_at = $1 WHERE id = $2 AND state = 'Pre-Active'", [
+          change.activatedAt,
+          id,
+        ]);
       }
       if (change.names) {
         for (const n of change.names.filter((x) => !names.includes(x))) {
@@ -331,6 +422,42 @@ export class ObjectService {
     });
   }
 
+  /**
+   * Records that an object's value was served to a client (KMIP Fresh becomes false), in the same transaction as
+   * the audit event of the Get that served it.
+   */
+  async markServed(op: OpScope, id: string): Promise<void> {
+    await op.commit(this.deps.store, async (tx) => {
+      const row = await tx.get<{ attributes: string; name: string }>("SELECT attributes, name FROM objects WHERE id = $1", [id]);
+      if (!row) return;
+      const attrs = JSON.parse(row.attributes) as ObjectAttributes;
+      if (attrs.served) return;
+      await this.journal(tx, row.name);
+      await tx.run("UPDATE objects SET attributes = $1 WHERE id = $2", [JSON.stringify({ ...attrs, served: true }), id]);
+    });
+  }
+
+  /**
+   * Charges one use of `bytes` bytes against the object's Usage Limits (if it has any), in the transaction of the
+   * operation's audit event. The Usage Limits Count is counted down by each use; once exhausted the object may not be
+   * used: Permission Denied.
+   */
+  async consumeUsage(op: OpScope, id: string, bytes: number): Promise<void> {
+    const row = await this.deps.store.get<{ attributes: string }>("SELECT attributes FROM objects WHERE id = $1", [id]);
+    if (!row || !(JSON.parse(row.attributes) as { usageLimits?: UsageLimits }).usageLimits) return;
+    await op.commit(this.deps.store, async (tx) => {
+      const fresh = await tx.get<{ attributes: string; name: string }>("SELECT attributes, name FROM objects WHERE id = $1", [id]);
+      const attrs = JSON.parse(fresh?.attributes ?? "{}") as ObjectAttributes & { usageLimits?: UsageLimits };
+      const u = attrs.usageLimits;
+      if (!u || !fresh) return;
+      const need = u.unit === "byte" ? bytes : 1;
+      if (u.count < need) fail("forbidden", { detail: `the usage limits of object ${id} are exhausted` });
+      await this.journal(tx, fresh.name);
+      attrs.usageLimits = { ...u, count: u.count - need };
+      await tx.run("UPDATE objects SET attributes = $1 WHERE id = $2", [JSON.stringify(attrs), id]);
+    });
+  }
+
   /** The unwrapped material of an object the caller may use for `action` (after state checks by the caller). */
   async material(ctx: AuthCtx, op: OpScope, id: string, action: KeyOperation): Promise<Loaded & { unwrapped: Unwrapped | null }> {
     const l = await this.authorized(ctx, op, id, action);
@@ -338,8 +465,11 @@ export class ObjectService {
     return { ...l, unwrapped: this.keys.unwrapped(l.obj) };
   }
 
-  /** KMIP Locate: ids of objects matching every given criterion that the caller may read, newest first. */
-  async locate(ctx: AuthCtx, f: LocateFilter): Promise<string[]> {
+  /**
+   * KMIP Locate: ids of objects matching every given criterion that the caller may read, newest first, after
+   * `offset` and at most `max` of them; `total` counts every match (KMIP Located Items).
+   */
+  async locate(ctx: AuthCtx, f: LocateFilter): Promise<{ ids: string[]; total: number }> {
     const where: string[] = [];
     const params: SqlValue[] = [];
     if (f.names?.length) {
@@ -357,7 +487,7 @@ export class ObjectService {
       params,
     );
     const out: string[] = [];
-    let skip = f.offset ?? 0;
+    let total = 0;
     for (const r of rows) {
       if (f.types && !f.types(r.type)) continue;
       if (f.match && !f.match(r, this.attributesOf(r))) continue;
@@ -366,14 +496,11 @@ export class ObjectService {
       } catch {
         continue;
       }
-      if (skip > 0) {
-        skip--;
-        continue;
-      }
-      out.push(r.id);
-      if (f.max !== undefined && out.length >= f.max) break;
+      total++;
+      if (total <= (f.offset ?? 0)) continue;
+      if (f.max === undefined || out.length < f.max) out.push(r.id);
     }
-    return out;
+    return { ids: out, total };
   }
 }
 

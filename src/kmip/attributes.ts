@@ -1,10 +1,14 @@
 // KMIP attributes: read 1.x Template-Attribute and 2.x Attributes forms, compute an object's attributes, encode them back.
-import { createHash } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { fail } from "../errors/registry.js";
 import type { ObjectRow } from "../keys/key-model.js";
 import type { ObjectAttributes } from "../keys/key-service.js";
+import type { UsageLimits } from "../keys/object-service.js";
+import { decodeDer } from "../pki/der.js";
+import { enumValue, tagByName, tagSpecName } from "./codec/names.js";
 import { Enum } from "./codec/tables.js";
 import {
+  bool,
   bytes,
   dateTime,
   decodeTtlv,
@@ -12,15 +16,16 @@ import {
   enm,
   find,
   findAll,
-  int,
   ItemType,
+  int,
+  interval,
+  long,
   type StructureItem,
   struct,
   Tag,
   type TtlvItem,
   text,
 } from "./codec/ttlv.js";
-import { tagByName, tagSpecName } from "./codec/names.js";
 
 /** One attribute value: its spec name ("Cryptographic Algorithm", "x-ID") and the value tagged with the attribute's own tag. */
 export interface Attr {
@@ -60,6 +65,7 @@ const READ_ONLY = new Set([
   "Fresh",
   "Original Creation Date",
   "Random Number Generator",
+  "Usage Limits",
 ]);
 
 /** Attributes that take one value. Everything else (Name, Link, Object Group, custom …) is multi-valued. */
@@ -79,7 +85,8 @@ const SINGLE = new Set([
   "Cryptographic Parameters",
 ]);
 /** 1.x lets Cryptographic Parameters repeat; treat it as multi there. */
-export const isSingleValued = (name: string, major: number): boolean => SINGLE.has(name) && !(name === "Cryptographic Parameters" && major < 2);
+export const isSingleValued = (name: string, major: number): boolean =>
+  SINGLE.has(name) && !(name === "Cryptographic Parameters" && major < 2);
 export const isReadOnly = (name: string): boolean => READ_ONLY.has(name);
 /** Derived from table columns rather than stored. */
 const DERIVED = new Set([
@@ -97,6 +104,20 @@ const DERIVED = new Set([
   "Name",
   "Link",
   "Digest",
+  "Compromise Occurrence Date",
+  // Server-maintained (see objectAttributes); a value sent at creation only sets the initial fact.
+  "Fresh",
+  "Always Sensitive",
+  "Never Extractable",
+  "Lease Time",
+  "Random Number Generator",
+  "Short Unique Identifier",
+  "Key Format Type",
+  "Protection Storage Mask",
+  "Initial Date",
+  "Certificate Type",
+  "Certificate Length",
+  "Usage Limits",
 ]);
 
 /** "x-Foo" style names for custom attributes (1.x Attribute Name, 2.x Vendor Identification + Attribute Name). */
@@ -136,7 +157,8 @@ export function readAttributes2x(parent: TtlvItem | undefined): Attr[] {
       const vendor = find(it, Tag.VendorIdentification);
       const n = find(it, Tag.AttributeName);
       const v = find(it, Tag.AttributeValue);
-      if (!vendor || !n || !v) fail("validation", { detail: "vendor Attribute needs Vendor Identification, Attribute Name and Attribute Value" });
+      if (!vendor || !n || !v)
+        fail("validation", { detail: "vendor Attribute needs Vendor Identification, Attribute Name and Attribute Value" });
       return { name: `${(vendor as TtlvItem).value}-${(n as TtlvItem).value}`, value: v as TtlvItem };
     }
     return { name: attrNameOfTag(it.tag), value: it };
@@ -153,7 +175,12 @@ export function requestAttributes(payload: TtlvItem, major: number, tag1x: numbe
 export function encodeAttr(a: Attr, major: number, index?: number): TtlvItem {
   if (is2x(major)) {
     if (isCustom(a.name)) {
-      return struct(Tag.Attribute, text(Tag.VendorIdentification, a.name.slice(0, 1)), text(Tag.AttributeName, a.name.slice(2)), retag(a.value, Tag.AttributeValue));
+      return struct(
+        Tag.Attribute,
+        text(Tag.VendorIdentification, a.name.slice(0, 1)),
+        text(Tag.AttributeName, a.name.slice(2)),
+        retag(a.value, Tag.AttributeValue),
+      );
     }
     return a.value;
   }
@@ -248,79 +275,275 @@ const LINK: Record<string, number> = {
 export const linkTypeValue = (name: string): number => LINK[name] ?? Enum.LinkType.ParentLink;
 export const linkTypeName = (v: number): string => Object.entries(LINK).find(([, n]) => n === v)?.[0] ?? `0x${v.toString(16)}`;
 
-/** KMIP Cryptographic Algorithm and Length of a Strongroom type. */
+/** KMIP Cryptographic Algorithm and Length of a Strongroom type ("aes-256", "des3-168", "chacha20-256" …). */
 export function algorithmOf(type: string): { algorithm: number | null; length: number | null } {
   const [fam, rest] = [type.split("-")[0], type.split("-").slice(1).join("-")];
+  const A = Enum.CryptographicAlgorithm;
   switch (fam) {
     case "aes":
-      return { algorithm: Enum.CryptographicAlgorithm.AES, length: Number(rest) };
+      return { algorithm: A.AES, length: Number(rest) };
     case "rsa":
-      return { algorithm: Enum.CryptographicAlgorithm.RSA, length: Number(rest) };
+      return { algorithm: A.RSA, length: Number(rest) };
     case "ec":
-      return { algorithm: Enum.CryptographicAlgorithm.EC, length: Number(rest.replace("p", "")) };
+      return { algorithm: A.EC, length: Number(rest.replace("p", "")) };
     case "hmac": {
       const bits = Number(rest.replace("sha", ""));
-      const alg = { 1: Enum.CryptographicAlgorithm.HMAC_SHA1, 224: Enum.CryptographicAlgorithm.HMAC_SHA224, 256: Enum.CryptographicAlgorithm.HMAC_SHA256, 384: Enum.CryptographicAlgorithm.HMAC_SHA384, 512: Enum.CryptographicAlgorithm.HMAC_SHA512 }[bits];
+      const alg = { 1: A.HMAC_SHA1, 224: A.HMAC_SHA224, 256: A.HMAC_SHA256, 384: A.HMAC_SHA384, 512: A.HMAC_SHA512 }[bits];
       return { algorithm: alg ?? null, length: bits === 1 ? 160 : bits };
     }
-    default:
+    case "secret":
+    case "opaque":
+    case "certificate":
       return { algorithm: null, length: null };
+    default: {
+      // Other algorithms keep the KMIP enumeration name: "des3-168", "chacha20-256", "dsa-512", "camellia-128".
+      const alg = enumValue(Tag.CryptographicAlgorithm, fam.toUpperCase()) ?? enumValue(Tag.CryptographicAlgorithm, fam);
+      const len = Number(rest);
+      return { algorithm: alg ?? null, length: alg !== undefined && Number.isFinite(len) && len > 0 ? len : null };
+    }
   }
 }
 
-const date = (tag: number, iso: string | null) => (iso ? dateTime(tag, new Date(iso)) : null);
+const date = (tag: number, iso: string | null | undefined) => (iso ? dateTime(tag, new Date(iso)) : null);
 
-/** Everything a Get Attributes without names returns: derived attributes first, then stored ones. */
-/** What a Digest is computed over: the object's value in its default Key Format Type (null for certificates and opaque objects). */
+/** The Key Format Type of a generated object: Raw for symmetric keys and secret data, PKCS#1 for RSA, else PKCS#8 / X.509. */
+export function defaultKeyFormat(objectType: string, type: string): number {
+  const F = Enum.KeyFormatType;
+  if (objectType === "SymmetricKey" || objectType === "SecretData") return F.Raw;
+  if (type.startsWith("rsa-")) return F.PKCS_1;
+  return objectType === "PublicKey" ? F.X_509 : F.PKCS_8;
+}
+
+/**
+ * Attributes of an X.509 certificate (KMIP 1.x X.509 Certificate Identifier/Subject/Issuer, 2.x Certificate Subject
+ * and Issuer components), with Certificate Type and Certificate Length.
+ */
+export function certificateAttributes(der: Buffer, major: number): Attr[] {
+  const out: Attr[] = [
+    { name: "Certificate Type", value: enm(Tag.CertificateType, Enum.CertificateType.X_509) },
+    { name: "Certificate Length", value: int(Tag.CertificateLength, der.length) },
+  ];
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(der);
+  } catch {
+    return out;
+  }
+  if (major >= 2) {
+    const parts = (dn: string) => dn.split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)] as const);
+    const FIELDS: Record<string, string> = {
+      CN: "CN",
+      O: "O",
+      OU: "OU",
+      emailAddress: "Email",
+      C: "C",
+      ST: "ST",
+      L: "L",
+      UID: "UID",
+      serialNumber: "Serial Number",
+      title: "Title",
+      DC: "DC",
+      dnQualifier: "DN Qualifier",
+    };
+    for (const [which, dn] of [
+      ["Subject", cert.subject],
+      ["Issuer", cert.issuer],
+    ] as const) {
+      for (const [k, v] of parts(dn)) {
+        const field = FIELDS[k];
+        const name = field && `Certificate ${which} ${field}`;
+        const tag = name ? tagByName(name.replace(/\s+/g, "")) : undefined;
+        if (name && tag !== undefined) out.push({ name, value: text(tag, v) });
+      }
+    }
+    return out;
+  }
+  try {
+    // tbsCertificate: [0] version, serialNumber, signature, issuer, validity, subject, …
+    const tbs = decodeDer(der).children[0];
+    const at = tbs.children[0].class === "context" ? 1 : 0;
+    const serial = tbs.children[at].value;
+    const issuer = tbs.children[at + 2].raw;
+    const subject = tbs.children[at + 4].raw;
+    out.push({
+      name: "X.509 Certificate Identifier",
+      value: struct(Tag.X_509CertificateIdentifier, bytes(Tag.IssuerDistinguishedName, issuer), bytes(Tag.CertificateSerialNumber, serial)),
+    });
+    out.push({
+      name: "X.509 Certificate Subject",
+      value: struct(Tag.X_509CertificateSubject, bytes(Tag.SubjectDistinguishedName, subject)),
+    });
+    out.push({ name: "X.509 Certificate Issuer", value: struct(Tag.X_509CertificateIssuer, bytes(Tag.IssuerDistinguishedName, issuer)) });
+  } catch {
+    // Not parseable beyond what X509Certificate accepted: the generic attributes only.
+  }
+  return out;
+}
+
+/** What a Digest is computed over: the object's value in its Key Format Type (no format for certificates and opaque objects). */
 export interface DigestInput {
   bytes: Buffer;
   format: number | null;
 }
 
-export function objectAttributes(o: ObjectRow, names: string[], digestOf: () => DigestInput | null): Attr[] {
+/** The Digest attribute of a value: SHA-256 (the algorithm KMIP makes mandatory) over the value in the named Key Format Type. */
+export function digestAttribute(d: DigestInput): StructureItem {
+  return struct(
+    Tag.Digest,
+    enm(Tag.HashingAlgorithm, Enum.HashingAlgorithm.SHA_256),
+    bytes(Tag.DigestValue, createHash("sha256").update(d.bytes).digest()),
+    d.format !== null ? enm(Tag.KeyFormatType, d.format) : null,
+  );
+}
+
+/**
+ * Lease Time: "a time interval for a Managed Cryptographic Object beyond which the client SHALL NOT use the object
+ * without obtaining another lease". Clients re-check a key's state (revocation, destruction) at least hourly.
+ */
+export const LEASE_TIME_SECONDS = 3600;
+
+/** RNG Parameters of the server's generator: node:crypto draws from OpenSSL 3's default CTR_DRBG over AES-256. */
+export function serverRng(): StructureItem {
+  return struct(
+    Tag.RandomNumberGenerator,
+    enm(Tag.RNGAlgorithm, Enum.RNGAlgorithm.DRBG),
+    enm(Tag.CryptographicAlgorithm, Enum.CryptographicAlgorithm.AES),
+    int(Tag.CryptographicLength, 256),
+    enm(Tag.DRBGAlgorithm, Enum.DRBGAlgorithm.CTR),
+  );
+}
+
+/** Server-maintained attributes introduced after KMIP 1.0, by the version that added them. */
+const SINCE: Record<string, [number, number]> = {
+  Fresh: [1, 1],
+  "Original Creation Date": [1, 2],
+  "Random Number Generator": [1, 3],
+  Sensitive: [1, 4],
+  "Always Sensitive": [1, 4],
+  Extractable: [1, 4],
+  "Never Extractable": [1, 4],
+  "Short Unique Identifier": [2, 0],
+  "Key Format Type": [2, 0],
+  "Protection Storage Mask": [2, 0],
+};
+const available = (name: string, v: { major: number; minor: number }) => {
+  const s = SINCE[name];
+  return !s || v.major > s[0] || (v.major === s[0] && v.minor >= s[1]);
+};
+
+/** Internal per-object facts kept in the attributes JSON next to the client attributes (`kmip`). */
+export interface ObjectFacts {
+  /** Material supplied by the client (Register), not generated here. */
+  registered?: boolean;
+  /** The Key Format Type the material was registered in; Get returns it in that format by default. */
+  keyFormat?: number;
+  secretDataType?: number;
+  opaqueDataType?: number;
+  /** Served to a client by Get: the object is no longer Fresh. */
+  served?: boolean;
+  /** Sensitive has been true since creation / Extractable has been false since creation. */
+  alwaysSensitive?: boolean;
+  neverExtractable?: boolean;
+  /** The Digest computed while the material existed (kept after Destroy), as base64 TTLV. */
+  digest?: string;
+  /** Revoke's Compromise Occurrence Date (ISO). */
+  compromiseOccurrence?: string;
+  /** KMIP Usage Limits: `count` units (bytes or operations) remain of `total`. */
+  usageLimits?: UsageLimits;
+}
+
+export const factsOf = (attrs: ObjectAttributes): ObjectFacts => attrs as ObjectFacts;
+
+/** The key objects (as opposed to certificates, secret data, opaque objects). */
+const isKey = (t: string) => t === "SymmetricKey" || t === "PrivateKey" || t === "PublicKey";
+
+/**
+ * Every attribute of an object as a client of version `v` sees it: the ones derived from the object's record and
+ * the ones the specification has the server set and maintain, then the client-set ones stored as
+ * sent. The order is stable (identity first); KMIP does not define one.
+ */
+export function objectAttributes(
+  o: ObjectRow,
+  names: string[],
+  digestOf: () => DigestInput | null,
+  v: { major: number; minor: number } = { major: 2, minor: 1 },
+): Attr[] {
   const attrs = JSON.parse(o.attributes) as ObjectAttributes;
+  const facts = factsOf(attrs);
   const stored = storedAttrs(attrs);
+  const has = (name: string) => stored.some((a) => a.name === name);
+  const storedValue = (name: string) => stored.find((a) => a.name === name)?.value;
   const out: Attr[] = [];
   const push = (name: string, value: TtlvItem | null) => {
-    if (value) out.push({ name, value });
+    if (value && available(name, v)) out.push({ name, value });
   };
   push("Unique Identifier", text(Tag.UniqueIdentifier, o.id));
-  for (const n of names) push("Name", struct(Tag.Name, text(Tag.NameValue, n), enm(Tag.NameType, Enum.NameType.UninterpretedTextString)));
+  // KMIP 2.x Short Unique Identifier: a fixed-size (SHA-256) handle derived from the Unique Identifier.
+  push("Short Unique Identifier", bytes(Tag.ShortUniqueIdentifier, createHash("sha256").update(o.id, "utf8").digest()));
   push("Object Type", enm(Tag.ObjectType, Enum.ObjectType[o.object_type]));
   const alg = algorithmOf(o.type);
-  if (!stored.some((a) => a.name === "Cryptographic Algorithm") && alg.algorithm !== null) {
+  if (!has("Cryptographic Algorithm") && alg.algorithm !== null)
     push("Cryptographic Algorithm", enm(Tag.CryptographicAlgorithm, alg.algorithm));
-  }
-  if (!stored.some((a) => a.name === "Cryptographic Length") && alg.length !== null && o.object_type !== "SecretData" && o.object_type !== "OpaqueObject") {
+  if (!has("Cryptographic Length") && alg.length !== null && isKey(o.object_type))
     push("Cryptographic Length", int(Tag.CryptographicLength, alg.length));
-  }
-  if (o.object_type !== "OpaqueObject" && o.object_type !== "Certificate") push("Cryptographic Usage Mask", int(Tag.CryptographicUsageMask, o.usage_mask));
+  for (const n of names) push("Name", struct(Tag.Name, text(Tag.NameValue, n), enm(Tag.NameType, Enum.NameType.UninterpretedTextString)));
+  if (o.object_type !== "OpaqueObject" && o.object_type !== "Certificate")
+    push("Cryptographic Usage Mask", int(Tag.CryptographicUsageMask, o.usage_mask));
   push("State", enm(Tag.State, stateValue(o.state)));
   push("Initial Date", date(Tag.InitialDate, o.created_at));
   push("Last Change Date", date(Tag.LastChangeDate, o.updated_at));
-  push("Activation Date", date(Tag.ActivationDate, o.activated_at));
+  // Original Creation Date: set by the server when the object is created or registered here, unless the client
+  // supplied it (registering an object made elsewhere).
+  if (!has("Original Creation Date")) push("Original Creation Date", date(Tag.OriginalCreationDate, o.created_at));
+  // A future Activation Date is kept as sent until the object is activated.
+  const futureActivation = storedValue("Activation Date");
+  push(
+    "Activation Date",
+    o.activated_at ? date(Tag.ActivationDate, o.activated_at) : futureActivation ? { ...futureActivation, tag: Tag.ActivationDate } : null,
+  );
   push("Deactivation Date", date(Tag.DeactivationDate, o.deactivated_at));
   push("Compromise Date", date(Tag.CompromiseDate, o.compromised_at));
+  push(
+    "Compromise Occurrence Date",
+    date(Tag.CompromiseOccurrenceDate, facts.compromiseOccurrence ?? (o.compromised_at ? o.compromised_at : null)),
+  );
   push("Destroy Date", date(Tag.DestroyDate, o.destroyed_at));
-  if (o.revocation_reason) push("Revocation Reason", struct(Tag.RevocationReason, enm(Tag.RevocationReasonCode, reasonValue(o.revocation_reason))));
+  if (o.revocation_reason)
+    push("Revocation Reason", struct(Tag.RevocationReason, enm(Tag.RevocationReasonCode, reasonValue(o.revocation_reason))));
   for (const l of attrs.links ?? []) {
     push("Link", struct(Tag.Link, enm(Tag.LinkType, linkTypeValue(l.type)), text(Tag.LinkedObjectIdentifier, l.id)));
   }
   const digest = digestOf();
-  if (digest) {
-    // "Digest … the digest of the Key Material in the Key Format Type named in the attribute" (KMIP 1.4 §3.17):
-    // the key's default Key Format Type, the one Get returns when the client names none.
+  if (digest) push("Digest", digestAttribute(digest));
+  else if (facts.digest) push("Digest", decodeTtlv(Buffer.from(facts.digest, "base64")));
+  if (isKey(o.object_type) || o.object_type === "SecretData") {
+    push("Key Format Type", enm(Tag.KeyFormatType, facts.keyFormat ?? defaultKeyFormat(o.object_type, o.type)));
+    // Fresh: "SHALL be set to True when a new object is created on the server", false once served (see Get).
+    push("Fresh", bool(Tag.Fresh, !facts.served));
+    const sensitive = storedValue("Sensitive")?.value === true;
+    const extractable = storedValue("Extractable")?.value !== false;
+    if (!has("Sensitive")) push("Sensitive", bool(Tag.Sensitive, false));
+    if (!has("Extractable")) push("Extractable", bool(Tag.Extractable, true));
+    push("Always Sensitive", bool(Tag.AlwaysSensitive, facts.alwaysSensitive ?? sensitive));
+    push("Never Extractable", bool(Tag.NeverExtractable, facts.neverExtractable ?? !extractable));
+    push("Lease Time", interval(Tag.LeaseTime, LEASE_TIME_SECONDS));
+    // Key material lives in software, wrapped under the KEK at rest.
+    push("Protection Storage Mask", int(Tag.ProtectionStorageMask, Enum.ProtectionStorageMask.Software));
+    if (!facts.registered) push("Random Number Generator", serverRng());
+  }
+  if (facts.usageLimits) {
+    const u = facts.usageLimits;
     push(
-      "Digest",
+      "Usage Limits",
       struct(
-        Tag.Digest,
-        enm(Tag.HashingAlgorithm, Enum.HashingAlgorithm.SHA_256),
-        bytes(Tag.DigestValue, createHash("sha256").update(digest.bytes).digest()),
-        digest.format !== null ? enm(Tag.KeyFormatType, digest.format) : null,
+        Tag.UsageLimits,
+        long(Tag.UsageLimitsTotal, BigInt(u.total)),
+        long(Tag.UsageLimitsCount, BigInt(u.count)),
+        enm(Tag.UsageLimitsUnit, u.unit === "byte" ? Enum.UsageLimitsUnit.Byte : Enum.UsageLimitsUnit.Object),
       ),
     );
   }
-  out.push(...stored);
+  for (const a of stored) if (!DERIVED.has(a.name)) push(a.name, a.value);
   return out;
 }
 

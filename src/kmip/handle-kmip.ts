@@ -1,15 +1,16 @@
 // The one KMIP entry point: handleKmip(identity, bytes, encoding) → bytes, used by the TLS listener and POST /kmip.
 import type { App } from "../app.js";
-import { audited, OpScope } from "../audit/operation.js";
+import { audited, type OpScope } from "../audit/operation.js";
 import type { AuthCtx } from "../auth/identity.js";
 import { isStrongroomError, StrongroomError } from "../errors/registry.js";
+import { UndoJournal } from "../keys/object-service.js";
+import { TtlvError } from "./codec/errors.js";
+import { jsonToTtlv, ttlvToJson } from "./codec/json.js";
 import { enumValue } from "./codec/names.js";
 import { Enum } from "./codec/tables.js";
 import { decodeTtlv, encodeTtlv, Tag, type TtlvItem } from "./codec/ttlv.js";
-import { TtlvError } from "./codec/errors.js";
-import { jsonToTtlv, ttlvToJson } from "./codec/json.js";
 import { ttlvToXml, xmlToTtlv } from "./codec/xml.js";
-import { buildResponse, type ParsedRequest, parseRequest, type ProtocolVersion, type ResultItem, SUPPORTED_VERSIONS } from "./message.js";
+import { buildResponse, type ParsedRequest, type ProtocolVersion, parseRequest, type ResultItem, SUPPORTED_VERSIONS } from "./message.js";
 import type { KmipCall } from "./operation.js";
 import { OPERATIONS } from "./operations/index.js";
 
@@ -37,11 +38,15 @@ function encode(item: TtlvItem, encoding: KmipEncoding): Buffer {
 
 /** The response version: the request's if supported, else the highest supported one below it. */
 function replyVersion(v: ProtocolVersion): ProtocolVersion {
-  return SUPPORTED_VERSIONS.find((s) => s.major < v.major || (s.major === v.major && s.minor <= v.minor)) ?? SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.length - 1];
+  return (
+    SUPPORTED_VERSIONS.find((s) => s.major < v.major || (s.major === v.major && s.minor <= v.minor)) ??
+    SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.length - 1]
+  );
 }
 
 function reasonFor(e: unknown, major: number): { reason: number; message: string } {
-  if (e instanceof TtlvError) return { reason: enumValue(Tag.ResultReason, e.reason) ?? Enum.ResultReason.InvalidMessage, message: e.message };
+  if (e instanceof TtlvError)
+    return { reason: enumValue(Tag.ResultReason, e.reason) ?? Enum.ResultReason.InvalidMessage, message: e.message };
   const err = isStrongroomError(e) ? e : new StrongroomError("internal", { requestId: "" });
   const name = err.kmipReason(major);
   return { reason: enumValue(Tag.ResultReason, name) ?? Enum.ResultReason.GeneralFailure, message: err.message };
@@ -50,7 +55,12 @@ function reasonFor(e: unknown, major: number): { reason: number; message: string
 /** A whole-message failure (undecodable or malformed header): one failed batch item, no operation. */
 function messageFailure(e: unknown, v: ProtocolVersion, now: Date): TtlvItem {
   const { reason, message } = reasonFor(e, v.major);
-  return buildResponse(v, now, [{ operation: null, uniqueBatchItemId: null, status: Enum.ResultStatus.OperationFailed, reason, message }], null);
+  return buildResponse(
+    v,
+    now,
+    [{ operation: null, uniqueBatchItemId: null, status: Enum.ResultStatus.OperationFailed, reason, message }],
+    null,
+  );
 }
 
 /**
@@ -58,7 +68,13 @@ function messageFailure(e: unknown, v: ProtocolVersion, now: Date): TtlvItem {
  * and audited on its own, with the KMIP operation as the action. Never throws for bad input: a
  * malformed message gets a failure response in the same encoding.
  */
-export async function handleKmip(app: App, auth: AuthCtx, bytes: Buffer, encoding: KmipEncoding, limits: KmipLimits = DEFAULT_LIMITS): Promise<Buffer> {
+export async function handleKmip(
+  app: App,
+  auth: AuthCtx,
+  bytes: Buffer,
+  encoding: KmipEncoding,
+  limits: KmipLimits = DEFAULT_LIMITS,
+): Promise<Buffer> {
   const now = app.clock();
   let req: ParsedRequest;
   let version: ProtocolVersion = { major: 1, minor: 4 };
@@ -77,38 +93,59 @@ export async function handleKmip(app: App, auth: AuthCtx, bytes: Buffer, encodin
   }
 
   const results: ResultItem[] = [];
-  let placeholder: string | null = null;
-  for (const item of req.items) {
-    const def = OPERATIONS.get(item.operation);
-    const opName = def?.name ?? `0x${item.operation.toString(16)}`;
-    const result: ResultItem = { operation: item.operation, uniqueBatchItemId: item.uniqueBatchItemId, status: Enum.ResultStatus.Success };
-    try {
-      result.payload = await audited(app.audit, auth, `kmip.${kebab(opName)}`, {}, async (op: OpScope) => {
-        if (!def) throw new StrongroomError("operation_not_supported", { operation: opName });
-        const call: KmipCall = {
-          app,
-          auth,
-          major: version.major,
-          minor: version.minor,
-          op,
-          payload: item.payload,
-          placeholder,
-          setPlaceholder: (id) => {
-            placeholder = id;
-          },
-        };
-        return def.handle(call);
-      });
-    } catch (e) {
-      const { reason, message } = reasonFor(e, version.major);
-      result.status = Enum.ResultStatus.OperationFailed;
-      result.reason = reason;
-      result.message = message;
-      result.payload = undefined;
+  const undo = req.continuation === Enum.BatchErrorContinuationOption.Undo ? new UndoJournal() : null;
+  const runBatch = async () => {
+    let placeholder: string | null = null;
+    for (const item of req.items) {
+      const def = OPERATIONS.get(item.operation);
+      const opName = def?.name ?? `0x${item.operation.toString(16)}`;
+      const result: ResultItem = {
+        operation: item.operation,
+        uniqueBatchItemId: item.uniqueBatchItemId,
+        status: Enum.ResultStatus.Success,
+      };
+      try {
+        result.payload = await audited(app.audit, auth, `kmip.${kebab(opName)}`, {}, async (op: OpScope) => {
+          if (!def) throw new StrongroomError("operation_not_supported", { operation: opName });
+          const call: KmipCall = {
+            app,
+            auth,
+            major: version.major,
+            minor: version.minor,
+            op,
+            payload: item.payload,
+            placeholder,
+            setPlaceholder: (id) => {
+              placeholder = id;
+            },
+          };
+          return def.handle(call);
+        });
+      } catch (e) {
+        const { reason, message } = reasonFor(e, version.major);
+        result.status = Enum.ResultStatus.OperationFailed;
+        result.reason = reason;
+        result.message = message;
+        result.payload = undefined;
+      }
+      results.push(result);
+      // Batch Error Continuation Option: Stop (the default) and Undo process nothing after a failure.
+      if (result.status !== Enum.ResultStatus.Success && req.continuation !== Enum.BatchErrorContinuationOption.Continue) break;
     }
-    results.push(result);
-    // Batch Error Continuation Option: Stop (the default) processes nothing after a failure.
-    if (result.status !== Enum.ResultStatus.Success && req.continuation !== Enum.BatchErrorContinuationOption.Continue) break;
+  };
+  if (!undo) await runBatch();
+  else {
+    await app.objects.undoable(undo, runBatch);
+    if (results.some((r) => r.status === Enum.ResultStatus.OperationFailed) && results.length > 1) {
+      // Batch Error Continuation Option "Undo: If any operation in the request fails, then the server SHALL undo all
+      // the previous operations"; their results say Operation Undone.
+      try {
+        await audited(app.audit, auth, "kmip.undo", {}, (op: OpScope) => app.objects.undo(op, undo));
+        for (const r of results) if (r.status === Enum.ResultStatus.Success) r.status = Enum.ResultStatus.OperationUndone;
+      } catch {
+        // The earlier items stay as they were reported: done.
+      }
+    }
   }
 
   let response = buildResponse(version, now, results, req.clientCorrelation);

@@ -1,19 +1,6 @@
 // KMIP Request/Response Message structure: header and batch items in, results out (KMIP 1.4 §7, 2.1 §8).
 import { StrongroomError } from "../errors/registry.js";
-import {
-  bytes,
-  dateTime,
-  enm,
-  find,
-  findAll,
-  int,
-  ItemType,
-  type StructureItem,
-  struct,
-  Tag,
-  type TtlvItem,
-  text,
-} from "./codec/ttlv.js";
+import { bytes, dateTime, enm, find, findAll, ItemType, int, type StructureItem, struct, Tag, type TtlvItem, text } from "./codec/ttlv.js";
 
 export interface ProtocolVersion {
   major: number;

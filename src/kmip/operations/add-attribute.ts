@@ -1,7 +1,7 @@
 // KMIP Add Attribute: a new instance of a client-modifiable attribute (custom x- attributes, Name, Link, Object Group …).
 import { type KmipOperation, targetId } from "../operation.js";
-import { applyChange } from "./attribute-ops.js";
 import { echo, parseChange } from "./attribute-change.js";
+import { applyChange } from "./attribute-ops.js";
 import { uidItem } from "./common.js";
 
 export const addAttribute: KmipOperation = {

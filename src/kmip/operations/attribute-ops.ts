@@ -3,38 +3,48 @@ import { fail } from "../../errors/registry.js";
 import type { ObjectRow } from "../../keys/key-model.js";
 import type { ObjectAttributes } from "../../keys/key-service.js";
 import type { Loaded } from "../../keys/object-service.js";
-import { type Attr, type DigestInput, getStored, isReadOnly, isSingleValued, linkTypeName, objectAttributes, setStored } from "../attributes.js";
+import {
+  type Attr,
+  certificateAttributes,
+  type DigestInput,
+  getStored,
+  isReadOnly,
+  isSingleValued,
+  linkTypeName,
+  type ObjectFacts,
+  objectAttributes,
+  setStored,
+} from "../attributes.js";
 import { encodeTtlv, find, ItemType, Tag, type TtlvItem } from "../codec/ttlv.js";
 import type { KmipCall } from "../operation.js";
-import { encodeMaterial, defaultFormat } from "./key-material.js";
+import { encodeMaterial, storedFormat } from "./key-material.js";
 
 /** All attributes of an object as the client sees them (Digest computed from the material). */
 export async function allAttributes(c: KmipCall, l: Loaded): Promise<Attr[]> {
   const names = await c.app.objects.namesOf(l.obj.id);
-  return objectAttributes(l.obj, names, () => digestInput(c, l.obj));
+  const list = objectAttributes(l.obj, names, () => digestInput(c, l.obj), { major: c.major, minor: c.minor });
+  if (l.obj.object_type === "Certificate" && l.obj.material)
+    list.push(...certificateAttributes(c.app.keys.unwrapped(l.obj).secret, c.major));
+  return list;
 }
 
-function digestInput(c: KmipCall, o: ObjectRow): DigestInput | null {
+/** The value a Digest covers: the key material in the object's Key Format Type (its TTLV encoding for a transparent structure). */
+export function digestInput(c: KmipCall, o: ObjectRow): DigestInput | null {
   try {
-    if (o.object_type === "PublicKey") {
-      const m = encodeMaterial(o, defaultFormat(o), null);
-      return m.type === ItemType.ByteString ? { bytes: m.value, format: defaultFormat(o) } : null;
-    }
-    if (!o.material) return null;
-    const secret = c.app.keys.unwrapped(o).secret;
-    if (o.object_type === "PrivateKey") {
-      const m = encodeMaterial(o, defaultFormat(o), secret);
-      return m.type === ItemType.ByteString ? { bytes: m.value, format: defaultFormat(o) } : null;
-    }
+    if (o.object_type !== "PublicKey" && !o.material) return null;
+    const secret = o.object_type === "PublicKey" ? null : c.app.keys.unwrapped(o).secret;
     // Certificates and opaque objects: the digest of the value itself, with no Key Format Type.
-    if (o.object_type === "Certificate" || o.object_type === "OpaqueObject") return { bytes: secret, format: null };
-    return { bytes: secret, format: defaultFormat(o) };
+    if (o.object_type === "Certificate" || o.object_type === "OpaqueObject") return { bytes: secret as Buffer, format: null };
+    const format = storedFormat(o);
+    const m = encodeMaterial(o, format, secret);
+    return { bytes: m.type === ItemType.ByteString ? m.value : encodeTtlv(m), format };
   } catch {
     return null;
   }
 }
 
-const same = (a: TtlvItem, b: TtlvItem) => encodeTtlv({ ...a, tag: 0x420000 } as TtlvItem).equals(encodeTtlv({ ...b, tag: 0x420000 } as TtlvItem));
+const same = (a: TtlvItem, b: TtlvItem) =>
+  encodeTtlv({ ...a, tag: 0x420000 } as TtlvItem).equals(encodeTtlv({ ...b, tag: 0x420000 } as TtlvItem));
 
 export interface AttrChange {
   kind: "add" | "modify" | "delete" | "set";
@@ -55,8 +65,11 @@ export async function applyChange(c: KmipCall, id: string, ch: AttrChange): Prom
   await c.app.objects.updateAttributes(c.auth, c.op, id, (attrs: ObjectAttributes, l, names) => {
     const st = l.obj.state;
     if (["Activation Date", "Process Start Date", "Protect Stop Date"].includes(ch.name)) {
-      // KMIP: these dates may only be changed while the object is Pre-Active.
-      if (st !== "Pre-Active" || ch.kind === "delete") fail("attribute_read_only", { attribute: ch.name });
+      // KMIP: these dates may only be set or changed while the object is Pre-Active; otherwise the change is refused
+      // for the object's state (2.x Wrong Key Lifecycle State, 1.x Permission Denied). They are never deleted.
+      if (ch.kind === "delete") fail("attribute_read_only", { attribute: ch.name });
+      if (st !== "Pre-Active")
+        fail("invalid_state", { detail: `${ch.name} can only be changed while the object is Pre-Active; ${id} is ${st}` });
     } else if (isReadOnly(ch.name)) {
       fail("attribute_read_only", { attribute: ch.name });
     }
@@ -88,6 +101,9 @@ export async function applyChange(c: KmipCall, id: string, ch: AttrChange): Prom
         break;
     }
     setStored(attrs, ch.name, values);
+    // Always Sensitive / Never Extractable record whether Sensitive / Extractable ever changed away from the start.
+    if (ch.name === "Sensitive" && values[0]?.value !== true) (attrs as ObjectFacts).alwaysSensitive = false;
+    if (ch.name === "Extractable" && values[0]?.value !== false) (attrs as ObjectFacts).neverExtractable = false;
     if (ch.name === "Activation Date" && ch.kind !== "delete" && ch.value && Number(ch.value.value) * 1000 <= now.getTime()) {
       return { activatedAt: new Date(Number(ch.value.value) * 1000).toISOString() };
     }
@@ -105,6 +121,11 @@ function nameValue(v: TtlvItem | undefined): string {
 function changeNames(ch: AttrChange, names: string[], set: (v: TtlvItem) => void): { names: string[] } {
   const list = [...names];
   const idx = ch.current ? list.indexOf(nameValue(ch.current)) : (ch.index ?? 0);
+  // Names are unique on this server: an object may not take a Name any object (itself included) already has.
+  if (ch.kind === "add" || ch.kind === "modify") {
+    const n = nameValue(ch.value);
+    if (list.includes(n) && !(ch.kind === "modify" && list[idx] === n)) fail("key_exists", { name: n });
+  }
   if (ch.kind === "add") list.push(nameValue(ch.value));
   else if (ch.kind === "set") list.splice(0, list.length, nameValue(ch.value));
   else {

@@ -1,6 +1,6 @@
 // KMIP Check: whether the object could be used as described (usage mask, state) without using it.
 import { fail } from "../../errors/registry.js";
-import { find, int, ItemType, Tag } from "../codec/ttlv.js";
+import { find, ItemType, Tag } from "../codec/ttlv.js";
 import { type KmipOperation, targetId } from "../operation.js";
 import { uidItem } from "./common.js";
 
@@ -14,6 +14,7 @@ export const check: KmipOperation = {
       fail("usage_not_permitted", { detail: `the usage mask of ${id} does not allow the requested use` });
     }
     if (obj.state !== "Active") fail("invalid_state", { detail: `object ${id} is ${obj.state}` });
-    return [uidItem(id), ...(mask && mask.type === ItemType.Integer ? [int(Tag.CryptographicUsageMask, mask.value)] : [])];
+    // A successful Check answers with the Unique Identifier only; the failing field is what a failure reports.
+    return [uidItem(id)];
   },
 };

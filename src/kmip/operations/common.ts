@@ -5,7 +5,7 @@ import { fail } from "../../errors/registry.js";
 import type { ObjectType } from "../../keys/key-model.js";
 import type { ObjectSpec } from "../../keys/object-service.js";
 import { defaultUsage } from "../../keys/usage.js";
-import { type Attr, storableAttributes } from "../attributes.js";
+import { type Attr, type ObjectFacts, setStored, storableAttributes } from "../attributes.js";
 import { enumName } from "../codec/names.js";
 import { Enum } from "../codec/tables.js";
 import { find, ItemType, Tag, type TtlvItem, text } from "../codec/ttlv.js";
@@ -22,7 +22,8 @@ export const OBJECT_TYPE_NAMES: Record<number, ObjectType> = {
 export function objectTypeOf(item: TtlvItem | undefined): ObjectType {
   if (!item || item.type !== ItemType.Enumeration) return fail("validation", { detail: "Object Type missing" });
   const t = OBJECT_TYPE_NAMES[item.value as number];
-  if (!t) return fail("feature_not_supported", { detail: `object type ${enumName(Tag.ObjectType, item.value as number)} is not supported` });
+  if (!t)
+    return fail("feature_not_supported", { detail: `object type ${enumName(Tag.ObjectType, item.value as number)} is not supported` });
   return t;
 }
 
@@ -30,7 +31,11 @@ const first = (attrs: Attr[], name: string): TtlvItem | undefined => attrs.find(
 
 /** Curve bits from Recommended Curve (2.x attribute, or inside 1.x Cryptographic Domain Parameters). */
 function curveBits(attrs: Attr[]): number | undefined {
-  const rc = first(attrs, "Recommended Curve") ?? (first(attrs, "Cryptographic Domain Parameters") ? find(first(attrs, "Cryptographic Domain Parameters") as TtlvItem, Tag.RecommendedCurve) : undefined);
+  const rc =
+    first(attrs, "Recommended Curve") ??
+    (first(attrs, "Cryptographic Domain Parameters")
+      ? find(first(attrs, "Cryptographic Domain Parameters") as TtlvItem, Tag.RecommendedCurve)
+      : undefined);
   if (!rc) return undefined;
   const v = rc.value as number;
   if (v === Enum.RecommendedCurve.P_256) return 256;
@@ -76,7 +81,9 @@ export function typeFor(attrs: Attr[], objectType: ObjectType, fallback?: { algo
 
 /** Whether the server can generate this type (node:crypto primitives only). */
 export function canGenerate(type: string): boolean {
-  return (KEY_TYPES as readonly string[]).includes(type) || /^(des3-(168|192)|chacha20-256|camellia-(128|192|256)|hmac-sha(1|224))$/.test(type);
+  return (
+    (KEY_TYPES as readonly string[]).includes(type) || /^(des3-(168|192)|chacha20-256|camellia-(128|192|256)|hmac-sha(1|224))$/.test(type)
+  );
 }
 
 export function namesOf(attrs: Attr[]): string[] {
@@ -89,15 +96,46 @@ export function namesOf(attrs: Attr[]): string[] {
     });
 }
 
-export function specFrom(attrs: Attr[], objectType: ObjectType, type: string, pub = false): ObjectSpec {
+export function specFrom(
+  attrs: Attr[],
+  objectType: ObjectType,
+  type: string,
+  pub = false,
+  facts: ObjectFacts = {},
+  now = new Date(),
+): ObjectSpec {
   const mask = first(attrs, "Cryptographic Usage Mask");
   const act = first(attrs, "Activation Date");
+  const attributes = storableAttributes(attrs.filter((a) => a.name !== "Activation Date"));
+  // An Activation Date in the future leaves the object Pre-Active; the date itself is kept as an attribute.
+  if (act && Number(act.value as bigint) * 1000 > now.getTime()) setStored(attributes, "Activation Date", [act]);
+  // The server-maintained history flags start from the creation request's values.
+  const initial: ObjectFacts = {
+    ...facts,
+    alwaysSensitive: first(attrs, "Sensitive")?.value === true,
+    neverExtractable: first(attrs, "Extractable")?.value === false,
+  };
+  if (first(attrs, "Fresh")?.value === false) initial.served = true;
+  // Usage Limits Count is the server's: the total at creation, then counted down by use (ObjectService.consumeUsage).
+  const limits = first(attrs, "Usage Limits");
+  if (limits) {
+    const total = find(limits, Tag.UsageLimitsTotal);
+    const unit = find(limits, Tag.UsageLimitsUnit);
+    if (!total || (total.type !== ItemType.LongInteger && total.type !== ItemType.Integer))
+      fail("validation", { detail: "Usage Limits Total missing" });
+    const n = Number((total as TtlvItem).value);
+    initial.usageLimits = { total: n, count: n, unit: unit?.value === Enum.UsageLimitsUnit.Object ? "object" : "byte" };
+  }
   return {
     objectType,
     type,
-    usageMask: mask ? (mask.value as number) : (KEY_TYPES as readonly string[]).includes(type) ? defaultUsage(type as (typeof KEY_TYPES)[number], pub) : 0,
+    usageMask: mask
+      ? (mask.value as number)
+      : (KEY_TYPES as readonly string[]).includes(type)
+        ? defaultUsage(type as (typeof KEY_TYPES)[number], pub)
+        : 0,
     names: namesOf(attrs),
-    attributes: storableAttributes(attrs.filter((a) => a.name !== "Activation Date")),
+    attributes: { ...attributes, ...initial },
     activationDate: act ? new Date(Number(act.value as bigint) * 1000) : undefined,
   };
 }
@@ -110,4 +148,17 @@ export function toPrivateKey(der: Buffer): KeyObject {
 
 export function toPublicKey(der: Buffer): KeyObject {
   return createPublicKey({ key: der, format: "der", type: "spki" });
+}
+
+/**
+ * KMIP 2.1 Quantum Safe: a client asking for a quantum-safe object must not silently get one that is not. Symmetric
+ * keys of 256 bits or more (AES-256, ChaCha20) and HMAC with SHA-384/512 keep ≥128-bit strength against Grover's
+ * algorithm; RSA, EC and DSA keys fall to Shor's algorithm and are never quantum safe.
+ */
+export function requireQuantumSafe(attrs: Attr[], type: string): void {
+  if (first(attrs, "Quantum Safe")?.value !== true) return;
+  const [fam, rest] = [type.split("-")[0], type.split("-")[1] ?? ""];
+  const bits = Number(rest.replace(/\D/g, ""));
+  const safe = (["aes", "chacha20", "camellia"].includes(fam) && bits >= 256) || (fam === "hmac" && bits >= 384);
+  if (!safe) fail("not_quantum_safe", { type });
 }

@@ -3,7 +3,7 @@ import { fail } from "../../errors/registry.js";
 import { type Attr, requestAttributes } from "../attributes.js";
 import { Tag, text } from "../codec/ttlv.js";
 import type { KmipOperation } from "../operation.js";
-import { canGenerate, specFrom, typeFor } from "./common.js";
+import { canGenerate, requireQuantumSafe, specFrom, typeFor } from "./common.js";
 
 export const createKeyPair: KmipOperation = {
   name: "CreateKeyPair",
@@ -12,12 +12,21 @@ export const createKeyPair: KmipOperation = {
     const priv = requestAttributes(c.payload, c.major, Tag.PrivateKeyTemplateAttribute, Tag.PrivateKeyAttributes);
     const pub = requestAttributes(c.payload, c.major, Tag.PublicKeyTemplateAttribute, Tag.PublicKeyAttributes);
     // Object-specific attributes override the common ones.
-    const merge = (specific: Attr[]) => [...common.filter((a) => !specific.some((s) => s.name === a.name && a.name !== "Name")), ...specific];
+    const merge = (specific: Attr[]) => [
+      ...common.filter((a) => !specific.some((s) => s.name === a.name && a.name !== "Name")),
+      ...specific,
+    ];
     const privAttrs = merge(priv);
     const pubAttrs = merge(pub);
     const type = typeFor(privAttrs, "PrivateKey");
     if (!canGenerate(type) || !/^(rsa|ec)-/.test(type)) fail("feature_not_supported", { detail: `cannot generate ${type} key pairs` });
-    const ids = await c.app.objects.createKeyPair(c.auth, c.op, specFrom(privAttrs, "PrivateKey", type), specFrom(pubAttrs, "PublicKey", type, true));
+    requireQuantumSafe([...privAttrs, ...pubAttrs], type);
+    const ids = await c.app.objects.createKeyPair(
+      c.auth,
+      c.op,
+      specFrom(privAttrs, "PrivateKey", type, false, {}, c.app.clock()),
+      specFrom(pubAttrs, "PublicKey", type, true, {}, c.app.clock()),
+    );
     c.setPlaceholder(ids.privateId);
     return [text(Tag.PrivateKeyUniqueIdentifier, ids.privateId), text(Tag.PublicKeyUniqueIdentifier, ids.publicId)];
   },

@@ -1,7 +1,7 @@
 // KMIP Delete Attribute: removes one instance of a client-modifiable attribute.
 import { type KmipOperation, targetId } from "../operation.js";
-import { applyChange } from "./attribute-ops.js";
 import { echo, parseChange } from "./attribute-change.js";
+import { applyChange } from "./attribute-ops.js";
 import { uidItem } from "./common.js";
 
 export const deleteAttribute: KmipOperation = {

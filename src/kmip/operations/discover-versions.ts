@@ -11,7 +11,9 @@ export const discoverVersions: KmipOperation = {
       major: Number(find(v, Tag.ProtocolVersionMajor)?.value),
       minor: Number(find(v, Tag.ProtocolVersionMinor)?.value),
     }));
-    const list = asked.length ? SUPPORTED_VERSIONS.filter((s) => asked.some((a) => a.major === s.major && a.minor === s.minor)) : SUPPORTED_VERSIONS;
+    const list = asked.length
+      ? SUPPORTED_VERSIONS.filter((s) => asked.some((a) => a.major === s.major && a.minor === s.minor))
+      : SUPPORTED_VERSIONS;
     return list.map((v) => struct(Tag.ProtocolVersion, int(Tag.ProtocolVersionMajor, v.major), int(Tag.ProtocolVersionMinor, v.minor)));
   },
 };

@@ -2,12 +2,14 @@
 import { constants, createCipheriv, createPublicKey, publicEncrypt } from "node:crypto";
 import { fail } from "../../errors/registry.js";
 import type { ObjectRow } from "../../keys/key-model.js";
+import type { ObjectAttributes } from "../../keys/key-service.js";
 import { requireUsage } from "../../keys/usage.js";
+import { factsOf, getStored } from "../attributes.js";
 import { Enum } from "../codec/tables.js";
 import { bytes, enm, find, ItemType, type StructureItem, struct, Tag, type TtlvItem, text } from "../codec/ttlv.js";
 import { type KmipCall, type KmipOperation, targetId } from "../operation.js";
 import { uidItem } from "./common.js";
-import { defaultFormat, encodeMaterial, keyBlock } from "./key-material.js";
+import { encodeMaterial, keyBlock, storedFormat } from "./key-material.js";
 
 const OBJECT_TAG: Record<string, number> = {
   SymmetricKey: Tag.SymmetricKey,
@@ -21,7 +23,8 @@ const OBJECT_TAG: Record<string, number> = {
 /** Wraps `plain` (TTLV-encoded Key Material is not used: KMIP wraps the key bytes) under a server-held key. */
 async function wrap(c: KmipCall, spec: TtlvItem, plain: Buffer): Promise<{ wrapped: Buffer; data: StructureItem }> {
   const method = find(spec, Tag.WrappingMethod)?.value as number | undefined;
-  if (method !== undefined && method !== Enum.WrappingMethod.Encrypt) fail("feature_not_supported", { detail: "only the Encrypt wrapping method is supported" });
+  if (method !== undefined && method !== Enum.WrappingMethod.Encrypt)
+    fail("feature_not_supported", { detail: "only the Encrypt wrapping method is supported" });
   const eki = find(spec, Tag.EncryptionKeyInformation);
   if (!eki) return fail("feature_not_supported", { detail: "Key Wrapping Specification needs Encryption Key Information" });
   const wid = find(eki, Tag.UniqueIdentifier);
@@ -36,16 +39,28 @@ async function wrap(c: KmipCall, spec: TtlvItem, plain: Buffer): Promise<{ wrapp
     const key = w.unwrapped.secret;
     const mode = params ? (find(params, Tag.BlockCipherMode)?.value as number | undefined) : undefined;
     const padded = mode === Enum.BlockCipherMode.AESKeyWrapPadding;
-    if (!padded && plain.length % 8 !== 0) fail("crypto_params", { detail: "RFC 3394 key wrap needs a multiple of 8 bytes; use AES Key Wrap Padding" });
+    if (!padded && plain.length % 8 !== 0)
+      fail("crypto_params", { detail: "RFC 3394 key wrap needs a multiple of 8 bytes; use AES Key Wrap Padding" });
     const cipher = createCipheriv(
       `id-aes${key.length * 8}-wrap${padded ? "-pad" : ""}` as "id-aes256-wrap",
       key,
       Buffer.from(padded ? "A65959A6" : "A6A6A6A6A6A6A6A6", "hex"),
     );
     wrapped = Buffer.concat([cipher.update(plain), cipher.final()]);
-  } else if ((w.obj.object_type === "PublicKey" || w.obj.object_type === "PrivateKey") && w.obj.public_key && w.obj.type.startsWith("rsa-")) {
+  } else if (
+    (w.obj.object_type === "PublicKey" || w.obj.object_type === "PrivateKey") &&
+    w.obj.public_key &&
+    w.obj.type.startsWith("rsa-")
+  ) {
     const hashId = params ? (find(params, Tag.HashingAlgorithm)?.value as number | undefined) : undefined;
-    const oaepHash = hashId === Enum.HashingAlgorithm.SHA_1 ? "sha1" : hashId === Enum.HashingAlgorithm.SHA_384 ? "sha384" : hashId === Enum.HashingAlgorithm.SHA_512 ? "sha512" : "sha256";
+    const oaepHash =
+      hashId === Enum.HashingAlgorithm.SHA_1
+        ? "sha1"
+        : hashId === Enum.HashingAlgorithm.SHA_384
+          ? "sha384"
+          : hashId === Enum.HashingAlgorithm.SHA_512
+            ? "sha512"
+            : "sha256";
     wrapped = publicEncrypt(
       { key: createPublicKey({ key: w.obj.public_key, format: "der", type: "spki" }), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash },
       plain,
@@ -62,13 +77,19 @@ async function wrap(c: KmipCall, spec: TtlvItem, plain: Buffer): Promise<{ wrapp
 }
 
 export function objectStructure(o: ObjectRow, block: StructureItem | null, secret: Buffer | null): TtlvItem {
+  const facts = factsOf(JSON.parse(o.attributes) as ObjectAttributes);
   if (o.object_type === "Certificate") {
     return struct(Tag.Certificate, enm(Tag.CertificateType, Enum.CertificateType.X_509), bytes(Tag.CertificateValue, secret as Buffer));
   }
   if (o.object_type === "OpaqueObject") {
-    return struct(Tag.OpaqueObject, enm(Tag.OpaqueDataType, 0x80000000), bytes(Tag.OpaqueDataValue, secret as Buffer));
+    return struct(
+      Tag.OpaqueObject,
+      enm(Tag.OpaqueDataType, facts.opaqueDataType ?? 0x80000000),
+      bytes(Tag.OpaqueDataValue, secret as Buffer),
+    );
   }
-  if (o.object_type === "SecretData") return struct(Tag.SecretData, enm(Tag.SecretDataType, Enum.SecretDataType.Password), block);
+  if (o.object_type === "SecretData")
+    return struct(Tag.SecretData, enm(Tag.SecretDataType, facts.secretDataType ?? Enum.SecretDataType.Password), block);
   return struct(OBJECT_TAG[o.object_type], block);
 }
 
@@ -78,12 +99,18 @@ export const get: KmipOperation = {
     const id = targetId(c);
     // Retrieving material is the "material" right (admins never get it: separation of duties).
     const { obj, key, unwrapped } = await c.app.objects.material(c.auth, c.op, id, "material");
-    if (obj.state === "Destroyed" || obj.state === "Destroyed Compromised") fail("invalid_state", { detail: `object ${id} is destroyed` });
-    if (key.exportable !== 1) fail("forbidden", { detail: `object ${id} is not extractable` });
+    if (obj.state === "Destroyed" || obj.state === "Destroyed Compromised") fail("object_destroyed", { id });
+    const stored = JSON.parse(obj.attributes) as ObjectAttributes;
+    // Extractable false: the server does not release the object value at all (KMIP 1.4+ Extractable).
+    if (key.exportable !== 1 || getStored(stored, "Extractable")[0]?.value === false) fail("not_extractable", { id });
+    const spec = find(c.payload, Tag.KeyWrappingSpecification);
+    // Sensitive: "If True then the server SHALL prevent the object value being retrieved (via the Get operation)
+    // unless it is wrapped by another key".
+    if (!spec && getStored(stored, "Sensitive")[0]?.value === true) fail("sensitive", { id });
     const secret = unwrapped?.secret ?? null;
     const fmtItem = find(c.payload, Tag.KeyFormatType);
-    const fmt = fmtItem ? (fmtItem.value as number) : defaultFormat(obj);
-    const spec = find(c.payload, Tag.KeyWrappingSpecification);
+    // Without a requested Key Format Type the object comes back in the format it was registered in.
+    const fmt = fmtItem ? (fmtItem.value as number) : storedFormat(obj);
     let body: TtlvItem;
     if (obj.object_type === "Certificate" || obj.object_type === "OpaqueObject") {
       body = objectStructure(obj, null, secret);
@@ -98,6 +125,8 @@ export const get: KmipOperation = {
       }
     }
     c.op.target = { name: key.name, version: obj.version };
+    // "The server SHALL change the [Fresh] attribute value to False as soon as the object has been served to a client."
+    if (!factsOf(stored).served) await c.app.objects.markServed(c.op, id);
     return [enm(Tag.ObjectType, Enum.ObjectType[obj.object_type]), uidItem(id), body];
   },
 };

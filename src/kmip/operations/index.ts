@@ -6,20 +6,32 @@ import { addAttribute } from "./add-attribute.js";
 import { check } from "./check.js";
 import { create } from "./create.js";
 import { createKeyPair } from "./create-key-pair.js";
+import { decrypt } from "./decrypt.js";
 import { deleteAttribute } from "./delete-attribute.js";
 import { destroy } from "./destroy.js";
 import { discoverVersions } from "./discover-versions.js";
+import { encrypt } from "./encrypt.js";
 import { get } from "./get.js";
 import { getAttributeList } from "./get-attribute-list.js";
 import { getAttributes } from "./get-attributes.js";
+import { hash } from "./hash.js";
+import { interop } from "./interop.js";
 import { locate } from "./locate.js";
+import { log } from "./log.js";
+import { mac } from "./mac.js";
+import { macVerify } from "./mac-verify.js";
 import { modifyAttribute } from "./modify-attribute.js";
+import { obtainLease } from "./obtain-lease.js";
 import { query, supported } from "./query.js";
 import { reKey } from "./re-key.js";
 import { reKeyKeyPair } from "./re-key-key-pair.js";
 import { register } from "./register.js";
 import { revoke } from "./revoke.js";
+import { rngRetrieve } from "./rng-retrieve.js";
+import { rngSeed } from "./rng-seed.js";
 import { setAttribute } from "./set-attribute.js";
+import { sign } from "./sign.js";
+import { signatureVerify } from "./signature-verify.js";
 
 const ALL: KmipOperation[] = [
   discoverVersions,
@@ -41,6 +53,18 @@ const ALL: KmipOperation[] = [
   activate,
   revoke,
   destroy,
+  encrypt,
+  decrypt,
+  sign,
+  signatureVerify,
+  mac,
+  macVerify,
+  rngRetrieve,
+  hash,
+  interop,
+  log,
+  rngSeed,
+  obtainLease,
 ];
 
 export const OPERATIONS = new Map<number, KmipOperation>(

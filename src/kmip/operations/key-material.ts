@@ -2,10 +2,12 @@
 import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
 import { fail } from "../../errors/registry.js";
 import type { ObjectRow } from "../../keys/key-model.js";
-import { algorithmOf } from "../attributes.js";
+import type { ObjectAttributes } from "../../keys/key-service.js";
+import { algorithmOf, defaultKeyFormat, factsOf } from "../attributes.js";
 import { enumName } from "../codec/names.js";
 import { Enum } from "../codec/tables.js";
-import { bytes, enm, find, int, ItemType, type StructureItem, struct, Tag, type TtlvItem } from "../codec/ttlv.js";
+import { bytes, enm, find, ItemType, int, type StructureItem, struct, Tag, type TtlvItem } from "../codec/ttlv.js";
+import { transparentMaterial, transparentPrivateKey, transparentPublicKey } from "./transparent-keys.js";
 
 const F = Enum.KeyFormatType;
 
@@ -16,16 +18,21 @@ export interface DecodedMaterial {
   publicKey: Buffer | null;
   algorithm?: number;
   length?: number;
+  /** The Key Format Type the client used (Get returns this format when asked for none). */
+  format?: number;
 }
 
 function keyDetails(k: KeyObject): { algorithm: number; length: number } {
-  if (k.asymmetricKeyType === "rsa") return { algorithm: Enum.CryptographicAlgorithm.RSA, length: k.asymmetricKeyDetails?.modulusLength ?? 0 };
+  if (k.asymmetricKeyType === "rsa")
+    return { algorithm: Enum.CryptographicAlgorithm.RSA, length: k.asymmetricKeyDetails?.modulusLength ?? 0 };
   if (k.asymmetricKeyType === "ec") {
     const curve = k.asymmetricKeyDetails?.namedCurve;
     const bits = curve === "prime256v1" ? 256 : curve === "secp384r1" ? 384 : curve === "secp521r1" ? 521 : 0;
     if (!bits) fail("feature_not_supported", { detail: `curve ${curve} is not supported` });
     return { algorithm: Enum.CryptographicAlgorithm.EC, length: bits };
   }
+  if (k.asymmetricKeyType === "dsa")
+    return { algorithm: Enum.CryptographicAlgorithm.DSA, length: k.asymmetricKeyDetails?.modulusLength ?? 0 };
   return fail("feature_not_supported", { detail: `key type ${k.asymmetricKeyType} is not supported` });
 }
 
@@ -53,32 +60,50 @@ export function decodeKeyBlock(objectType: string, keyBlock: TtlvItem): DecodedM
         fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt ?? 0)} is not supported for ${objectType}` });
       }
       const secret = raw();
-      return { secret, publicKey: null, algorithm: alg, length: len ?? secret.length * 8 };
+      return { secret, publicKey: null, algorithm: alg, length: len ?? secret.length * 8, format: fmt };
     }
     if (objectType === "PrivateKey") {
-      const der = raw();
-      const type = fmt === F.PKCS_1 ? "pkcs1" : fmt === F.PKCS_8 ? "pkcs8" : fmt === F.ECPrivateKey ? "sec1" : null;
-      if (!type) fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt ?? 0)} is not supported for private keys` });
-      const k = createPrivateKey({ key: der, format: "der", type: type as "pkcs1" });
-      der.fill(0);
+      let k: KeyObject;
+      if (fmt === F.TransparentRSAPrivateKey || fmt === F.TransparentDSAPrivateKey) k = transparentPrivateKey(fmt, km);
+      else {
+        const der = raw();
+        const type = fmt === F.PKCS_1 ? "pkcs1" : fmt === F.PKCS_8 ? "pkcs8" : fmt === F.ECPrivateKey ? "sec1" : null;
+        if (!type)
+          fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt ?? 0)} is not supported for private keys` });
+        k = createPrivateKey({ key: der, format: "der", type: type as "pkcs1" });
+        der.fill(0);
+      }
       const d = keyDetails(k);
       return {
         secret: k.export({ type: "pkcs8", format: "der" }),
         publicKey: createPublicKey(k).export({ type: "spki", format: "der" }),
         algorithm: alg ?? d.algorithm,
         length: len ?? d.length,
+        format: fmt,
       };
     }
     if (objectType === "PublicKey") {
-      const der = raw();
-      const type = fmt === F.PKCS_1 ? "pkcs1" : fmt === F.X_509 ? "spki" : null;
-      if (!type) fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt ?? 0)} is not supported for public keys` });
-      const k = createPublicKey({ key: der, format: "der", type: type as "pkcs1" });
+      let k: KeyObject;
+      if (fmt === F.TransparentRSAPublicKey || fmt === F.TransparentDSAPublicKey) k = transparentPublicKey(fmt, km);
+      else {
+        const der = raw();
+        const type = fmt === F.PKCS_1 ? "pkcs1" : fmt === F.X_509 ? "spki" : null;
+        if (!type)
+          fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt ?? 0)} is not supported for public keys` });
+        k = createPublicKey({ key: der, format: "der", type: type as "pkcs1" });
+      }
       const d = keyDetails(k);
-      return { secret: null, publicKey: k.export({ type: "spki", format: "der" }), algorithm: alg ?? d.algorithm, length: len ?? d.length };
+      return {
+        secret: null,
+        publicKey: k.export({ type: "spki", format: "der" }),
+        algorithm: alg ?? d.algorithm,
+        length: len ?? d.length,
+        format: fmt,
+      };
     }
   } catch (e) {
-    if ((e as { code?: string }).code?.startsWith("ERR_")) fail("validation", { detail: "key material could not be parsed in the stated format" });
+    if ((e as { code?: string }).code?.startsWith("ERR_"))
+      fail("validation", { detail: "key material could not be parsed in the stated format" });
     throw e;
   }
   return fail("feature_not_supported", { detail: `cannot register ${objectType}` });
@@ -96,32 +121,38 @@ export function decodeCertificate(der: Buffer): DecodedMaterial {
 
 /** The default Key Format Type for Get when the client names none. */
 export function defaultFormat(o: ObjectRow): number {
-  if (o.object_type === "SymmetricKey" || o.object_type === "SecretData") return F.Raw;
-  if (o.type.startsWith("rsa-")) return F.PKCS_1;
-  return o.object_type === "PublicKey" ? F.X_509 : F.PKCS_8;
+  return defaultKeyFormat(o.object_type, o.type);
 }
 
-/** Key material bytes of `o` in Key Format Type `fmt`. `secret` is the unwrapped material (null for public keys). */
+/** The Key Format Type an object is kept in: the one it was registered in, else the default for its kind. */
+export function storedFormat(o: ObjectRow): number {
+  const f = factsOf(JSON.parse(o.attributes) as ObjectAttributes).keyFormat;
+  return f ?? defaultFormat(o);
+}
+
+/** Key material of `o` in Key Format Type `fmt` (bytes, or a transparent structure). `secret` is the unwrapped material (null for public keys). */
 export function encodeMaterial(o: ObjectRow, fmt: number, secret: Buffer | null): TtlvItem {
-  const bad = () => fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt)} is not available for this ${o.object_type}` });
+  const bad = () =>
+    fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt)} is not available for this ${o.object_type}` });
   switch (o.object_type) {
     case "SymmetricKey":
     case "SecretData":
-      if (fmt === F.Raw) return bytes(Tag.KeyMaterial, secret as Buffer);
-      if (fmt === F.TransparentSymmetricKey && o.object_type === "SymmetricKey") return struct(Tag.KeyMaterial, bytes(Tag.Key, secret as Buffer));
+      if (fmt === F.Raw || fmt === F.Opaque) return bytes(Tag.KeyMaterial, secret as Buffer);
+      if (fmt === F.TransparentSymmetricKey && o.object_type === "SymmetricKey")
+        return struct(Tag.KeyMaterial, bytes(Tag.Key, secret as Buffer));
       return bad();
     case "PrivateKey": {
       const k = createPrivateKey({ key: secret as Buffer, format: "der", type: "pkcs8" });
       if (fmt === F.PKCS_8) return bytes(Tag.KeyMaterial, k.export({ type: "pkcs8", format: "der" }));
       if (fmt === F.PKCS_1 && k.asymmetricKeyType === "rsa") return bytes(Tag.KeyMaterial, k.export({ type: "pkcs1", format: "der" }));
       if (fmt === F.ECPrivateKey && k.asymmetricKeyType === "ec") return bytes(Tag.KeyMaterial, k.export({ type: "sec1", format: "der" }));
-      return bad();
+      return transparentMaterial(fmt, k) ?? bad();
     }
     case "PublicKey": {
       const k = createPublicKey({ key: o.public_key as Buffer, format: "der", type: "spki" });
       if (fmt === F.X_509) return bytes(Tag.KeyMaterial, k.export({ type: "spki", format: "der" }));
       if (fmt === F.PKCS_1 && k.asymmetricKeyType === "rsa") return bytes(Tag.KeyMaterial, k.export({ type: "pkcs1", format: "der" }));
-      return bad();
+      return transparentMaterial(fmt, k) ?? bad();
     }
     default:
       return bad();

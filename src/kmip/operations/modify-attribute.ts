@@ -1,7 +1,7 @@
 // KMIP Modify Attribute: replaces one instance (1.x by Attribute Index, 2.x by Current Attribute).
 import { type KmipOperation, targetId } from "../operation.js";
-import { applyChange } from "./attribute-ops.js";
 import { echo, parseChange } from "./attribute-change.js";
+import { applyChange } from "./attribute-ops.js";
 import { uidItem } from "./common.js";
 
 export const modifyAttribute: KmipOperation = {

@@ -1,5 +1,6 @@
 // KMIP Register: stores client-supplied keys, secret data, certificates and opaque objects (secret parts wrapped at rest).
 import { fail } from "../../errors/registry.js";
+import type { ObjectFacts } from "../attributes.js";
 import { requestAttributes } from "../attributes.js";
 import { enumName } from "../codec/names.js";
 import { Enum } from "../codec/tables.js";
@@ -25,9 +26,11 @@ export const register: KmipOperation = {
     const obj = find(c.payload, OBJECT_TAG[objectType]);
     if (!obj || obj.type !== ItemType.Structure) return fail("validation", { detail: `${objectType} structure missing` });
     let m: DecodedMaterial;
+    const facts: ObjectFacts = {};
     if (objectType === "Certificate") {
       const ct = find(obj, Tag.CertificateType);
-      if (ct && ct.value !== Enum.CertificateType.X_509) fail("feature_not_supported", { detail: `certificate type ${enumName(Tag.CertificateType, ct.value as number)}` });
+      if (ct && ct.value !== Enum.CertificateType.X_509)
+        fail("feature_not_supported", { detail: `certificate type ${enumName(Tag.CertificateType, ct.value as number)}` });
       const v = find(obj, Tag.CertificateValue);
       if (!v || v.type !== ItemType.ByteString) return fail("validation", { detail: "Certificate Value missing" });
       m = decodeCertificate(v.value);
@@ -35,14 +38,26 @@ export const register: KmipOperation = {
       const v = find(obj, Tag.OpaqueDataValue);
       if (!v || v.type !== ItemType.ByteString) return fail("validation", { detail: "Opaque Data Value missing" });
       m = { secret: Buffer.from(v.value), publicKey: null };
+      const odt = find(obj, Tag.OpaqueDataType);
+      if (odt && odt.type === ItemType.Enumeration) facts.opaqueDataType = odt.value;
     } else {
       const kb = find(obj, Tag.KeyBlock);
       if (!kb) return fail("validation", { detail: "Key Block missing" });
       m = decodeKeyBlock(objectType, kb);
+      // Remembered so that Get returns the object as registered when the client names no Key Format Type.
+      facts.keyFormat = m.format;
+      const sdt = find(obj, Tag.SecretDataType);
+      if (objectType === "SecretData" && sdt && sdt.type === ItemType.Enumeration) facts.secretDataType = sdt.value;
     }
     try {
       const type = typeFor(attrs, objectType, { algorithm: m.algorithm, length: m.length });
-      const id = await c.app.objects.register(c.auth, c.op, specFrom(attrs, objectType, type, objectType === "PublicKey"), m.secret, m.publicKey);
+      const id = await c.app.objects.register(
+        c.auth,
+        c.op,
+        specFrom(attrs, objectType, type, objectType === "PublicKey", facts, c.app.clock()),
+        m.secret,
+        m.publicKey,
+      );
       c.setPlaceholder(id);
       return [uidItem(id)];
     } finally {

@@ -1,7 +1,7 @@
 // KMIP Set Attribute (2.x): sets a single-valued attribute, replacing any value.
 import { type KmipOperation, targetId } from "../operation.js";
-import { applyChange } from "./attribute-ops.js";
 import { echo, parseChange } from "./attribute-change.js";
+import { applyChange } from "./attribute-ops.js";
 import { uidItem } from "./common.js";
 
 export const setAttribute: KmipOperation = {

@@ -1,0 +1,185 @@
+// KMIP Sign (KMIP 1.4 §4.31 and 2.x): RSA-PSS, RSA PKCS#1 v1.5 and ECDSA (DER) over Data or Digested Data, one-shot or multi-part.
+import { constants, createHash, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from "node:crypto";
+import { fail, isStrongroomError } from "../../errors/registry.js";
+import { Enum } from "../codec/tables.js";
+import { bytes, Tag } from "../codec/ttlv.js";
+import type { KmipCall, KmipOperation } from "../operation.js";
+import { uidItem } from "./common.js";
+import { type CryptoParams, effectiveParams, hashBytes, hashName, name, optionalBytes, privateKeyOf, useKey } from "./crypto-params.js";
+import { runBuffered, type StreamStep, streamStep } from "./crypto-streams.js";
+import { modulusBytes, pkcs1SignDigest, pkcs1VerifyDigest, pssSignDigest, pssVerifyDigest } from "./rsa-padding.js";
+
+export interface SigScheme {
+  kind: "pss" | "pkcs1" | "ecdsa";
+  hash: string;
+  mgfHash: string;
+  saltLength?: number;
+}
+
+const D = Enum.DigitalSignatureAlgorithm;
+const H = Enum.HashingAlgorithm;
+const A = Enum.CryptographicAlgorithm;
+
+const BY_DSA: Record<number, [SigScheme["kind"], number | null]> = {
+  [D.SHA_1WithRSAEncryption]: ["pkcs1", H.SHA_1],
+  [D.SHA_224WithRSAEncryption]: ["pkcs1", H.SHA_224],
+  [D.SHA_256WithRSAEncryption]: ["pkcs1", H.SHA_256],
+  [D.SHA_384WithRSAEncryption]: ["pkcs1", H.SHA_384],
+  [D.SHA_512WithRSAEncryption]: ["pkcs1", H.SHA_512],
+  [D.SHA3_256WithRSAEncryption]: ["pkcs1", H.SHA3_256],
+  [D.SHA3_384WithRSAEncryption]: ["pkcs1", H.SHA3_384],
+  [D.SHA3_512WithRSAEncryption]: ["pkcs1", H.SHA3_512],
+  // RSASSA-PSS names no hash: the Hashing Algorithm field gives it.
+  [D.RSASSA_PSS]: ["pss", null],
+  [D.ECDSAWithSHA_1]: ["ecdsa", H.SHA_1],
+  [D.ECDSAWithSHA224]: ["ecdsa", H.SHA_224],
+  [D.ECDSAWithSHA256]: ["ecdsa", H.SHA_256],
+  [D.ECDSAWithSHA384]: ["ecdsa", H.SHA_384],
+  [D.ECDSAWithSHA512]: ["ecdsa", H.SHA_512],
+};
+
+/**
+ * The signature scheme: a Digital Signature Algorithm, or a Padding Method (PSS, PKCS1 v1.5) with a
+ * Hashing Algorithm for RSA, or a Hashing Algorithm alone for EC keys. Parameters the scheme needs
+ * and neither the request nor the key's Cryptographic Parameters give fail the operation.
+ */
+export function sigScheme(p: CryptoParams, key: KeyObject): SigScheme {
+  const keyKind = key.asymmetricKeyType === "ec" ? "ec" : key.asymmetricKeyType === "rsa" ? "rsa" : null;
+  if (!keyKind) return fail("not_supported", { detail: `signatures with ${key.asymmetricKeyType} keys are not supported` });
+  let kind: SigScheme["kind"];
+  let hashId = p.hash;
+  if (p.signatureAlgorithm !== undefined) {
+    const d = BY_DSA[p.signatureAlgorithm];
+    if (!d)
+      return fail("not_supported", {
+        detail: `Digital Signature Algorithm ${name(Tag.DigitalSignatureAlgorithm, p.signatureAlgorithm)} is not supported`,
+      });
+    kind = d[0];
+    if (d[1] !== null) {
+      if (hashId !== undefined && hashId !== d[1])
+        fail("crypto_params", { detail: "Hashing Algorithm contradicts the Digital Signature Algorithm" });
+      hashId = d[1];
+    }
+  } else if (keyKind === "ec") {
+    kind = "ecdsa";
+  } else if (p.padding === Enum.PaddingMethod.PSS) {
+    kind = "pss";
+  } else if (p.padding === Enum.PaddingMethod.PKCS1V1_5) {
+    kind = "pkcs1";
+  } else if (p.padding === undefined) {
+    return fail("crypto_params", {
+      detail: "Digital Signature Algorithm or Padding Method (PSS, PKCS1 v1.5) is required for RSA signatures",
+    });
+  } else {
+    return fail("not_supported", { detail: `Padding Method ${name(Tag.PaddingMethod, p.padding)} is not supported for signatures` });
+  }
+  if ((kind === "ecdsa") !== (keyKind === "ec"))
+    fail("crypto_params", { detail: `a ${keyKind.toUpperCase()} key cannot make ${kind.toUpperCase()} signatures` });
+  const algOk = p.algorithm === undefined || (keyKind === "rsa" ? p.algorithm === A.RSA : p.algorithm === A.ECDSA || p.algorithm === A.EC);
+  if (!algOk)
+    fail("crypto_params", {
+      detail: `Cryptographic Algorithm ${name(Tag.CryptographicAlgorithm, p.algorithm as number)} does not match the key`,
+    });
+  if (p.maskGenerator !== undefined && p.maskGenerator !== Enum.MaskGenerator.MGF1)
+    fail("not_supported", { detail: "only the MGF1 mask generator is supported" });
+  const hash = hashName(hashId);
+  if (kind === "pss" && p.saltLength !== undefined) {
+    const emLen = Math.ceil(((key.asymmetricKeyDetails?.modulusLength ?? 0) - 1) / 8);
+    if (p.saltLength < 0 || emLen < hashBytes(hash) + p.saltLength + 2)
+      fail("crypto_params", { detail: "Salt Length is too long for this key and hash" });
+  }
+  // The MGF1 hash defaults to the message hash (see rsa-cipher.ts: the OASIS vectors need it).
+  return {
+    kind,
+    hash,
+    mgfHash: kind === "pss" ? hashName(p.mgfHash ?? hashId, "Mask Generator Hashing Algorithm") : hash,
+    saltLength: p.saltLength,
+  };
+}
+
+/** Data or Digested Data (already hashed with the scheme's hash), not both. */
+export function signInput(c: KmipCall, step: StreamStep): { data: Buffer; prehashed: boolean } {
+  const data = optionalBytes(c, Tag.Data, "Data");
+  const digested = optionalBytes(c, Tag.DigestedData, "Digested Data");
+  if (data && digested) fail("validation", { detail: "send Data or Digested Data, not both" });
+  if (digested) {
+    if (step.kind !== "one-shot") fail("feature_not_supported", { detail: "Digested Data cannot be sent in a multi-part operation" });
+    return { data: digested, prehashed: true };
+  }
+  if (!data && step.kind !== "continue") fail("validation", { detail: "Data or Digested Data missing" });
+  return { data: data ?? Buffer.alloc(0), prehashed: false };
+}
+
+export function signWith(priv: KeyObject, s: SigScheme, data: Buffer, prehashed: boolean): Buffer {
+  try {
+    if (s.kind === "ecdsa") {
+      // node:crypto has no ECDSA over a caller's digest.
+      if (prehashed) fail("feature_not_supported", { detail: "ECDSA over Digested Data is not supported; send Data" });
+      return cryptoSign(s.hash, data, { key: priv, dsaEncoding: "der" });
+    }
+    if (s.kind === "pkcs1") {
+      return prehashed
+        ? pkcs1SignDigest(priv, s.hash, data)
+        : cryptoSign(s.hash, data, { key: priv, padding: constants.RSA_PKCS1_PADDING });
+    }
+    if (prehashed || s.mgfHash !== s.hash) {
+      return pssSignDigest(priv, s.hash, s.mgfHash, prehashed ? data : createHash(s.hash).update(data).digest(), s.saltLength);
+    }
+    return cryptoSign(s.hash, data, {
+      key: priv,
+      padding: constants.RSA_PKCS1_PSS_PADDING,
+      saltLength: s.saltLength ?? constants.RSA_PSS_SALTLEN_DIGEST,
+    });
+  } catch (e) {
+    if (isStrongroomError(e)) throw e;
+    return fail("crypto_failed", { detail: "signing failed" });
+  }
+}
+
+/** True only for a valid signature; a malformed one is simply not valid. */
+export function verifyWith(pub: KeyObject, s: SigScheme, data: Buffer, prehashed: boolean, sig: Buffer): boolean {
+  try {
+    if (s.kind === "ecdsa") {
+      if (prehashed) fail("feature_not_supported", { detail: "ECDSA over Digested Data is not supported; send Data" });
+      return cryptoVerify(s.hash, data, { key: pub, dsaEncoding: "der" }, sig);
+    }
+    if (s.kind === "pkcs1") {
+      if (prehashed) return pkcs1VerifyDigest(pub, s.hash, data, sig);
+      return sig.length === modulusBytes(pub) && cryptoVerify(s.hash, data, { key: pub, padding: constants.RSA_PKCS1_PADDING }, sig);
+    }
+    if (prehashed || s.mgfHash !== s.hash) {
+      return pssVerifyDigest(pub, s.hash, s.mgfHash, prehashed ? data : createHash(s.hash).update(data).digest(), sig, s.saltLength);
+    }
+    // Without a Salt Length the salt length is read from the signature.
+    return cryptoVerify(
+      s.hash,
+      data,
+      { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: s.saltLength ?? constants.RSA_PSS_SALTLEN_AUTO },
+      sig,
+    );
+  } catch (e) {
+    if (isStrongroomError(e)) throw e;
+    return false;
+  }
+}
+
+export const sign: KmipOperation = {
+  name: "Sign",
+  async handle(c) {
+    const step = streamStep(c);
+    // Signing protects: an Active key with Sign usage, not past its Protect Stop Date.
+    const u = await useKey(c, "sign", "Sign", "protect");
+    const priv = privateKeyOf(u, "Sign");
+    const input = signInput(c, step);
+    return runBuffered(
+      c,
+      "Sign",
+      u.id,
+      step,
+      input.data,
+      () => sigScheme(effectiveParams(c, u.obj), priv),
+      (s, all) => [uidItem(u.id), bytes(Tag.SignatureData, signWith(priv, s, all, input.prehashed))],
+      [uidItem(u.id)],
+    );
+  },
+};
