@@ -8,6 +8,7 @@ import { audited, wasAudited } from "../audit/operation.js";
 import { type Identity, identify, normalizeSerial, peerActor, peerOf } from "../auth/identity.js";
 import { ERRORS, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import type { Logger } from "../logger.js";
+import { auditHandshakeFailures, mutualTlsOptions } from "../transport/tls.js";
 import type { RequestContext, Router } from "./route.js";
 
 function send(res: ServerResponse, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
@@ -58,14 +59,9 @@ export interface ApiServerOptions {
 export function createApiServer(o: ApiServerOptions): Server {
   const { app, log } = o;
   const server = createServer({
-    ca: [o.tls.ca],
-    cert: o.tls.cert,
-    key: o.tls.key,
-    minVersion: "TLSv1.2",
-    requestCert: true,
     // Health must answer without a certificate, so verification results are enforced per request
     // (and a presented-but-invalid certificate closes the connection right after the handshake).
-    rejectUnauthorized: false,
+    ...mutualTlsOptions(o.tls, false),
     keepAliveTimeout: 60_000,
     requestTimeout: 30_000,
     headersTimeout: 20_000,
@@ -75,16 +71,7 @@ export function createApiServer(o: ApiServerOptions): Server {
     socket.setNoDelay(true);
     void screenConnection(app, socket, log);
   });
-  server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
-    void app.audit
-      .record({
-        actor: peerActor(null, socket.remoteAddress ?? null),
-        action: "tls.handshake",
-        outcome: "denied",
-        reason: err.code ?? "handshake failed",
-      })
-      .catch((e) => log.error("audit write failed", { error: String(e) }));
-  });
+  auditHandshakeFailures(server, app, log);
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     void handle(o, req, res).catch((e) => {

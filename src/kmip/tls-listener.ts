@@ -6,6 +6,7 @@ import type { App } from "../app.js";
 import { type AuthCtx, identify, peerActor, peerOf } from "../auth/identity.js";
 import { isStrongroomError } from "../errors/registry.js";
 import type { Logger } from "../logger.js";
+import { auditHandshakeFailures, mutualTlsOptions } from "../transport/tls.js";
 import { FrameError, FrameReader } from "./codec/frame-reader.js";
 import { handleKmip, type KmipLimits } from "./handle-kmip.js";
 
@@ -20,26 +21,10 @@ export interface KmipListenerOptions {
 
 export function createKmipListener(o: KmipListenerOptions): Server {
   const { app, log } = o;
-  const server = createServer({
-    ca: [o.tls.ca],
-    cert: o.tls.cert,
-    key: o.tls.key,
-    minVersion: "TLSv1.2",
-    requestCert: true,
-    // A KMIP client must present a certificate from this server's CA: no anonymous access at all.
-    rejectUnauthorized: true,
-  });
+  // A KMIP client must present a certificate from this server's CA: no anonymous access at all.
+  const server = createServer(mutualTlsOptions(o.tls, true));
 
-  server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
-    void app.audit
-      .record({
-        actor: peerActor(null, socket.remoteAddress ?? null),
-        action: "tls.handshake",
-        outcome: "denied",
-        reason: `kmip: ${err.code ?? "handshake failed"}`,
-      })
-      .catch((e) => log.error("audit write failed", { error: String(e) }));
-  });
+  auditHandshakeFailures(server, app, log, "kmip: ");
 
   server.on("secureConnection", (socket: TLSSocket) => {
     socket.setNoDelay(true);

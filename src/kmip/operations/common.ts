@@ -19,6 +19,16 @@ export const OBJECT_TYPE_NAMES: Record<number, ObjectType> = {
   [Enum.ObjectType.OpaqueObject]: "OpaqueObject",
 };
 
+/** The tag of each object type's structure in Register and Get payloads. */
+export const OBJECT_TAGS: Record<ObjectType, number> = {
+  SymmetricKey: Tag.SymmetricKey,
+  PrivateKey: Tag.PrivateKey,
+  PublicKey: Tag.PublicKey,
+  SecretData: Tag.SecretData,
+  Certificate: Tag.Certificate,
+  OpaqueObject: Tag.OpaqueObject,
+};
+
 export function objectTypeOf(item: TtlvItem | undefined): ObjectType {
   if (!item || item.type !== ItemType.Enumeration) return fail("validation", { detail: "Object Type missing" });
   const t = OBJECT_TYPE_NAMES[item.value as number];

@@ -8,17 +8,8 @@ import { factsOf, getStored } from "../attributes.js";
 import { Enum } from "../codec/tables.js";
 import { bytes, enm, find, ItemType, type StructureItem, struct, Tag, type TtlvItem, text } from "../codec/ttlv.js";
 import { type KmipCall, type KmipOperation, targetId } from "../operation.js";
-import { uidItem } from "./common.js";
+import { OBJECT_TAGS, uidItem } from "./common.js";
 import { encodeMaterial, keyBlock, storedFormat } from "./key-material.js";
-
-const OBJECT_TAG: Record<string, number> = {
-  SymmetricKey: Tag.SymmetricKey,
-  PrivateKey: Tag.PrivateKey,
-  PublicKey: Tag.PublicKey,
-  SecretData: Tag.SecretData,
-  Certificate: Tag.Certificate,
-  OpaqueObject: Tag.OpaqueObject,
-};
 
 /** Wraps `plain` (TTLV-encoded Key Material is not used: KMIP wraps the key bytes) under a server-held key. */
 async function wrap(c: KmipCall, spec: TtlvItem, plain: Buffer): Promise<{ wrapped: Buffer; data: StructureItem }> {
@@ -90,7 +81,7 @@ export function objectStructure(o: ObjectRow, block: StructureItem | null, secre
   }
   if (o.object_type === "SecretData")
     return struct(Tag.SecretData, enm(Tag.SecretDataType, facts.secretDataType ?? Enum.SecretDataType.Password), block);
-  return struct(OBJECT_TAG[o.object_type], block);
+  return struct(OBJECT_TAGS[o.object_type], block);
 }
 
 export const get: KmipOperation = {

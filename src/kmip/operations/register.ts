@@ -6,24 +6,15 @@ import { enumName } from "../codec/names.js";
 import { Enum } from "../codec/tables.js";
 import { find, ItemType, Tag } from "../codec/ttlv.js";
 import type { KmipOperation } from "../operation.js";
-import { objectTypeOf, specFrom, typeFor, uidItem } from "./common.js";
+import { OBJECT_TAGS, objectTypeOf, specFrom, typeFor, uidItem } from "./common.js";
 import { type DecodedMaterial, decodeCertificate, decodeKeyBlock } from "./key-material.js";
-
-const OBJECT_TAG: Record<string, number> = {
-  SymmetricKey: Tag.SymmetricKey,
-  PrivateKey: Tag.PrivateKey,
-  PublicKey: Tag.PublicKey,
-  SecretData: Tag.SecretData,
-  Certificate: Tag.Certificate,
-  OpaqueObject: Tag.OpaqueObject,
-};
 
 export const register: KmipOperation = {
   name: "Register",
   async handle(c) {
     const objectType = objectTypeOf(find(c.payload, Tag.ObjectType));
     const attrs = requestAttributes(c.payload, c.major, Tag.TemplateAttribute, Tag.Attributes);
-    const obj = find(c.payload, OBJECT_TAG[objectType]);
+    const obj = find(c.payload, OBJECT_TAGS[objectType]);
     if (!obj || obj.type !== ItemType.Structure) return fail("validation", { detail: `${objectType} structure missing` });
     let m: DecodedMaterial;
     const facts: ObjectFacts = {};
