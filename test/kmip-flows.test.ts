@@ -247,6 +247,80 @@ describe("one object model across REST and KMIP", () => {
   });
 });
 
+describe("KMIP 2.x Export and Import between two servers", () => {
+  test("an exported key imports under the same Unique Identifier with its attributes, and Query reports profiles", async () => {
+    const a = await newInstance();
+    const b = await newInstance();
+    const ka = await KmipClient.open(a.server.kmipPort, a.bundle("app"));
+    const kb = await KmipClient.open(b.server.kmipPort, b.bundle("app"));
+    try {
+      const V: [number, number] = [2, 1];
+      const created = await ka.ok(V, "Create", [
+        enm(Tag.ObjectType, Enum.ObjectType.SymmetricKey),
+        struct(
+          Tag.Attributes,
+          enm(Tag.CryptographicAlgorithm, Enum.CryptographicAlgorithm.AES),
+          int(Tag.CryptographicLength, 256),
+          int(Tag.CryptographicUsageMask, 0x0c),
+          struct(Tag.Name, text(Tag.NameValue, "moving-key"), enm(Tag.NameType, 1)),
+        ),
+      ]);
+      const id = idOf(created);
+      const exported = await ka.ok(V, "Export", [uid(id)]);
+      const attrs = find(exported, Tag.Attributes) as TtlvItem;
+      assert.equal(find(attrs, Tag.CryptographicLength)?.value, 256);
+      const key = find(exported, Tag.SymmetricKey) as TtlvItem;
+      await kb.ok(V, "Import", [
+        uid(id),
+        enm(Tag.ObjectType, Enum.ObjectType.SymmetricKey),
+        struct(
+          Tag.Attributes,
+          find(attrs, Tag.CryptographicAlgorithm) as TtlvItem,
+          find(attrs, Tag.CryptographicLength) as TtlvItem,
+          find(attrs, Tag.Name) as TtlvItem,
+        ),
+        key,
+      ]);
+      const fromA = find(
+        find(
+          find(find(await ka.ok(V, "Get", [uid(id)]), Tag.SymmetricKey) as TtlvItem, Tag.KeyBlock) as TtlvItem,
+          Tag.KeyValue,
+        ) as TtlvItem,
+        Tag.KeyMaterial,
+      );
+      const fromB = find(
+        find(
+          find(find(await kb.ok(V, "Get", [uid(id)]), Tag.SymmetricKey) as TtlvItem, Tag.KeyBlock) as TtlvItem,
+          Tag.KeyValue,
+        ) as TtlvItem,
+        Tag.KeyMaterial,
+      );
+      assert.deepEqual(fromB?.value, fromA?.value);
+      assert.equal((await b.as.admin1.call("GET", "/v1/keys/moving-key")).body.versions[0].id, id);
+      const [again] = await kb.call(V, [["Import", [uid(id), enm(Tag.ObjectType, Enum.ObjectType.SymmetricKey), key]]]);
+      assert.equal(again.status, Enum.ResultStatus.OperationFailed, "an id in use is refused");
+      // Query Profiles and Capabilities (KMIP 1.3+).
+      const q = await kb.ok(V, "Query", [
+        enm(Tag.QueryFunction, Enum.QueryFunction.QueryProfiles),
+        enm(Tag.QueryFunction, Enum.QueryFunction.QueryCapabilities),
+      ]);
+      const profiles = findAll(q, Tag.ProfileInformation).map((p) => find(p, Tag.ProfileName)?.value);
+      assert.ok(profiles.includes(Enum.ProfileName.BaselineServer));
+      assert.ok(profiles.includes(Enum.ProfileName.SymmetricKeyLifecycleServer));
+      assert.equal(find(find(q, Tag.CapabilityInformation) as TtlvItem, Tag.BatchUndoCapability)?.value, true);
+      const q14 = await kb.ok([1, 4], "Query", [enm(Tag.QueryFunction, Enum.QueryFunction.QueryProfiles)]);
+      assert.ok(
+        findAll(q14, Tag.ProfileInformation).some((p) => find(p, Tag.ProfileName)?.value === Enum.ProfileName.BaselineServerBasicKMIPV1_4),
+      );
+    } finally {
+      ka.close();
+      kb.close();
+      await a.cleanup();
+      await b.cleanup();
+    }
+  });
+});
+
 describe("hostile input on a live KMIP listener", () => {
   let i: Instance;
   before(async () => {

@@ -68,6 +68,7 @@ export const ERRORS = {
   method_not_allowed: def(405, "Operation Not Supported", "method {method} not allowed on {path}"),
   key_not_found: def(404, "Item Not Found", "key '{name}' not found", "Object Not Found"),
   version_not_found: def(404, "Item Not Found", "key '{name}' has no version {version}", "Object Not Found"),
+  object_exists: def(409, "Object Already Exists", "an object with id '{id}' already exists"),
   object_not_found: def(404, "Item Not Found", "object '{id}' not found", "Object Not Found"),
   key_exists: def(409, "Object Already Exists", "a key named '{name}' already exists", "Non Unique Name Attribute"),
   // KMIP 1.x answers a forbidden state transition with Permission Denied (e.g. Destroy of an Active key).

@@ -193,9 +193,8 @@ export class KeyService {
     }
   }
 
-  /** Wraps given material (imported or generated) under a fresh object id. */
-  prepareMaterial(secret: Buffer | null, publicKey: Buffer | null): PreparedVersion {
-    const id = randomUUID();
+  /** Wraps given material (imported or generated) under a fresh object id (or the id a KMIP Import names). */
+  prepareMaterial(secret: Buffer | null, publicKey: Buffer | null, id: string = randomUUID()): PreparedVersion {
     if (!secret) return { id, kekId: null, blob: null, publicKey };
     return { id, ...this.deps.barrier.wrap(id, secret), publicKey };
   }

@@ -229,14 +229,23 @@ export class ObjectService {
   }
 
   /** KMIP Register: stores client-supplied material (secret parts wrapped under the KEK). */
-  async register(ctx: AuthCtx, op: OpScope, spec: ObjectSpec, secret: Buffer | null, publicKey: Buffer | null): Promise<string> {
+  async register(
+    ctx: AuthCtx,
+    op: OpScope,
+    spec: ObjectSpec,
+    secret: Buffer | null,
+    publicKey: Buffer | null,
+    importId?: string,
+  ): Promise<string> {
     this.requireCreator(ctx);
-    const p = this.keys.prepareMaterial(secret, publicKey);
+    const p = this.keys.prepareMaterial(secret, publicKey, importId);
     op.target = { name: spec.names[0] ?? p.id, version: 1 };
-    op.detail = { ...op.detail, id: p.id, type: spec.type, objectType: spec.objectType, origin: "registered" };
-    await op.commit(this.deps.store, (tx) =>
-      this.insertNewKey(tx, ctx, { ...spec, attributes: { ...spec.attributes, registered: true } }, p),
-    );
+    op.detail = { ...op.detail, id: p.id, type: spec.type, objectType: spec.objectType, origin: importId ? "imported" : "registered" };
+    await op.commit(this.deps.store, async (tx) => {
+      // KMIP Import names the Unique Identifier; it must not be in use (replacing is not supported).
+      if (importId && (await tx.get("SELECT id FROM objects WHERE id = $1", [importId]))) fail("object_exists", { id: importId });
+      await this.insertNewKey(tx, ctx, { ...spec, attributes: { ...spec.attributes, registered: true } }, p);
+    });
     return p.id;
   }
 

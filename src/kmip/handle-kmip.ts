@@ -6,7 +6,7 @@ import { isStrongroomError, StrongroomError } from "../errors/registry.js";
 import { UndoJournal } from "../keys/object-service.js";
 import { TtlvError } from "./codec/errors.js";
 import { jsonToTtlv, ttlvToJson } from "./codec/json.js";
-import { enumValue } from "./codec/names.js";
+import { enumName, enumValue } from "./codec/names.js";
 import { Enum } from "./codec/tables.js";
 import { decodeTtlv, encodeTtlv, Tag, type TtlvItem } from "./codec/ttlv.js";
 import { ttlvToXml, xmlToTtlv } from "./codec/xml.js";
@@ -98,7 +98,7 @@ export async function handleKmip(
     let placeholder: string | null = null;
     for (const item of req.items) {
       const def = OPERATIONS.get(item.operation);
-      const opName = def?.name ?? `0x${item.operation.toString(16)}`;
+      const opName = def?.name ?? enumName(Tag.Operation, item.operation);
       const result: ResultItem = {
         operation: item.operation,
         uniqueBatchItemId: item.uniqueBatchItemId,

@@ -11,10 +11,12 @@ import { deleteAttribute } from "./delete-attribute.js";
 import { destroy } from "./destroy.js";
 import { discoverVersions } from "./discover-versions.js";
 import { encrypt } from "./encrypt.js";
+import { exportObject } from "./export.js";
 import { get } from "./get.js";
 import { getAttributeList } from "./get-attribute-list.js";
 import { getAttributes } from "./get-attributes.js";
 import { hash } from "./hash.js";
+import { importObject } from "./import.js";
 import { interop } from "./interop.js";
 import { locate } from "./locate.js";
 import { log } from "./log.js";
@@ -45,6 +47,8 @@ const ALL: KmipOperation[] = [
   check,
   get,
   getAttributes,
+  importObject,
+  exportObject,
   getAttributeList,
   addAttribute,
   modifyAttribute,
