@@ -60,7 +60,13 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     });
   });
   const port = (api.address() as AddressInfo).port;
-  const kmip = createKmipListener({ app, log: o.log, tls: tlsFiles });
+  const kmip = createKmipListener({
+    app,
+    log: o.log,
+    tls: tlsFiles,
+    maxFrameBytes: cfg.limits.kmipMaxFrameBytes,
+    limits: { maxBatchItems: cfg.limits.kmipMaxBatchItems, maxDepth: 32 },
+  });
   await new Promise<void>((resolve, reject) => {
     kmip.once("error", reject);
     kmip.listen(o.kmipPort ?? cfg.listen.kmipPort, address, () => {

@@ -17,7 +17,7 @@ export interface Config {
   tls: { ca: string; cert: string; key: string };
   seal: SealConfig;
   policy: { default: DefaultPolicy };
-  limits: { maxBodyBytes: number; keyCacheSize: number };
+  limits: { maxBodyBytes: number; keyCacheSize: number; kmipMaxFrameBytes: number; kmipMaxBatchItems: number };
 }
 
 export const CONFIG_FILE = "strongroom.yaml";
@@ -32,7 +32,7 @@ export function defaultConfig(dir: string, seal: SealConfig): Config {
     tls: { ca: "pki/ca.pem", cert: "pki/server.pem", key: "pki/server.key" },
     seal,
     policy: { default: "any-authenticated" },
-    limits: { maxBodyBytes: 1024 * 1024, keyCacheSize: 10000 },
+    limits: { maxBodyBytes: 1024 * 1024, keyCacheSize: 10000, kmipMaxFrameBytes: 1024 * 1024, kmipMaxBatchItems: 1000 },
   };
 }
 
@@ -71,7 +71,21 @@ export function loadConfig(dir: string): Config {
     d === "any-authenticated" || d === "owner-only" || (typeof d === "object" && Array.isArray(d?.users) && Array.isArray(d?.groups)),
     "policy.default must be any-authenticated, owner-only or {users, groups}",
   );
-  cfg.limits = { maxBodyBytes: 1024 * 1024, keyCacheSize: 10000, ...((cfg.limits ?? {}) as Partial<Config["limits"]>) };
+  cfg.limits = {
+    maxBodyBytes: 1024 * 1024,
+    keyCacheSize: 10000,
+    kmipMaxFrameBytes: 1024 * 1024,
+    kmipMaxBatchItems: 1000,
+    ...((cfg.limits ?? {}) as Partial<Config["limits"]>),
+  };
   check(Number.isInteger(cfg.limits.maxBodyBytes) && cfg.limits.maxBodyBytes >= 1024, "limits.maxBodyBytes must be an integer >= 1024");
+  check(
+    Number.isInteger(cfg.limits.kmipMaxFrameBytes) && cfg.limits.kmipMaxFrameBytes >= 1024 && cfg.limits.kmipMaxFrameBytes <= 64 * 1024 * 1024,
+    "limits.kmipMaxFrameBytes must be an integer from 1024 to 67108864",
+  );
+  check(
+    Number.isInteger(cfg.limits.kmipMaxBatchItems) && cfg.limits.kmipMaxBatchItems >= 1 && cfg.limits.kmipMaxBatchItems <= 100_000,
+    "limits.kmipMaxBatchItems must be an integer from 1 to 100000",
+  );
   return cfg;
 }

@@ -22,7 +22,8 @@ export const kmipRoutes = [
     rawBody: { contentTypes: Object.keys(ENCODINGS) },
     async handler(ctx, b: unknown) {
       const { contentType, bytes } = b as { contentType: string; bytes: Buffer };
-      const out = await handleKmip(ctx.app, authCtx(ctx), bytes, ENCODINGS[contentType]);
+      const limits = { maxBatchItems: ctx.app.config.limits.kmipMaxBatchItems, maxDepth: 32 };
+      const out = await handleKmip(ctx.app, authCtx(ctx), bytes, ENCODINGS[contentType], limits);
       return { body: null, raw: { bytes: out, contentType } };
     },
   }),
