@@ -18,6 +18,27 @@ export interface Config {
   seal: SealConfig;
   policy: { default: DefaultPolicy };
   limits: { maxBodyBytes: number; keyCacheSize: number; kmipMaxFrameBytes: number; kmipMaxBatchItems: number };
+  /** Initial governance settings; once the server runs, the stored settings (changed under dual control) win. */
+  governance: GovernanceConfig;
+  /** Optional CIDR allowlists per listener ("api", "kmip") and role; empty or absent = any address. */
+  allowlists: { api?: Allowlist; kmip?: Allowlist };
+}
+
+export interface GovernanceConfig {
+  dualControl: boolean;
+  approvalWindowMinutes: number;
+  /** Distinct admins (the requester included) needed for a protected operation. */
+  quorum: number;
+  pciMode: boolean;
+}
+
+/** CIDRs allowed for any role (`all`) and per role; an address must match `all` or its role's list when given. */
+export interface Allowlist {
+  all?: string[];
+  admin?: string[];
+  auditor?: string[];
+  client?: string[];
+  peer?: string[];
 }
 
 export const CONFIG_FILE = "strongroom.yaml";
@@ -33,6 +54,8 @@ export function defaultConfig(dir: string, seal: SealConfig): Config {
     seal,
     policy: { default: "any-authenticated" },
     limits: { maxBodyBytes: 1024 * 1024, keyCacheSize: 10000, kmipMaxFrameBytes: 1024 * 1024, kmipMaxBatchItems: 1000 },
+    governance: { dualControl: false, approvalWindowMinutes: 60, quorum: 2, pciMode: false },
+    allowlists: {},
   };
 }
 
@@ -80,12 +103,32 @@ export function loadConfig(dir: string): Config {
   };
   check(Number.isInteger(cfg.limits.maxBodyBytes) && cfg.limits.maxBodyBytes >= 1024, "limits.maxBodyBytes must be an integer >= 1024");
   check(
-    Number.isInteger(cfg.limits.kmipMaxFrameBytes) && cfg.limits.kmipMaxFrameBytes >= 1024 && cfg.limits.kmipMaxFrameBytes <= 64 * 1024 * 1024,
+    Number.isInteger(cfg.limits.kmipMaxFrameBytes) &&
+      cfg.limits.kmipMaxFrameBytes >= 1024 &&
+      cfg.limits.kmipMaxFrameBytes <= 64 * 1024 * 1024,
     "limits.kmipMaxFrameBytes must be an integer from 1024 to 67108864",
   );
   check(
     Number.isInteger(cfg.limits.kmipMaxBatchItems) && cfg.limits.kmipMaxBatchItems >= 1 && cfg.limits.kmipMaxBatchItems <= 100_000,
     "limits.kmipMaxBatchItems must be an integer from 1 to 100000",
   );
+  cfg.governance = {
+    dualControl: false,
+    approvalWindowMinutes: 60,
+    quorum: 2,
+    pciMode: false,
+    ...((cfg.governance ?? {}) as Partial<GovernanceConfig>),
+  };
+  const g = cfg.governance;
+  check(
+    typeof g.dualControl === "boolean" && typeof g.pciMode === "boolean",
+    "governance.dualControl and governance.pciMode must be true or false",
+  );
+  check(
+    Number.isInteger(g.approvalWindowMinutes) && g.approvalWindowMinutes >= 1 && g.approvalWindowMinutes <= 10080,
+    "governance.approvalWindowMinutes must be 1..10080",
+  );
+  check(Number.isInteger(g.quorum) && g.quorum >= 2 && g.quorum <= 16, "governance.quorum must be 2..16");
+  cfg.allowlists = cfg.allowlists ?? {};
   return cfg;
 }

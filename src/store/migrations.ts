@@ -98,11 +98,53 @@ const schemaV1 = (t: { blob: string; bigint: string; serial: string }): string[]
   "CREATE INDEX events_actor ON events (actor_cn, seq)",
 ];
 
+/** Governance: approval requests (dual control), usage counters, KEK re-wrap progress. */
+const schemaV2 = (t: { bigint: string }): string[] => [
+  `CREATE TABLE approvals (
+     id TEXT PRIMARY KEY,
+     action TEXT NOT NULL,
+     target TEXT,
+     request TEXT NOT NULL,
+     requested_by TEXT NOT NULL,
+     requester TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     expires_at TEXT NOT NULL,
+     status TEXT NOT NULL,
+     approvers TEXT NOT NULL DEFAULT '[]',
+     decided_at TEXT,
+     result TEXT
+   )`,
+  "CREATE INDEX approvals_status ON approvals (status, expires_at)",
+  `CREATE TABLE approval_windows (
+     id TEXT PRIMARY KEY,
+     opened_by TEXT NOT NULL,
+     opened_at TEXT NOT NULL,
+     closes_at TEXT NOT NULL
+   )`,
+  `CREATE TABLE key_usage (
+     object_id TEXT NOT NULL,
+     name TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     principal TEXT NOT NULL,
+     operation TEXT NOT NULL,
+     count ${t.bigint} NOT NULL,
+     last_used_at TEXT NOT NULL,
+     PRIMARY KEY (object_id, principal, operation)
+   )`,
+  "CREATE INDEX key_usage_name ON key_usage (name, version)",
+];
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
     description: "keys, versions, certificates, settings, event spine",
     sqlite: schemaV1({ blob: "BLOB", bigint: "INTEGER", serial: "INTEGER" }),
     postgres: schemaV1({ blob: "BYTEA", bigint: "BIGINT", serial: "BIGSERIAL" }),
+  },
+  {
+    version: 2,
+    description: "governance: approvals, approval windows, key usage counters",
+    sqlite: schemaV2({ bigint: "INTEGER" }),
+    postgres: schemaV2({ bigint: "BIGINT" }),
   },
 ];
