@@ -1,8 +1,11 @@
 // Composition root: opens an instance directory and wires storage, seal, services and the scheduler together.
 import { readFileSync } from "node:fs";
 import { AuditLog } from "./audit/audit-log.js";
+import { audited } from "./audit/operation.js";
+import { GovernanceService } from "./auth/governance.js";
 import { type Config, loadConfig, resolvePath } from "./config/config.js";
 import { CryptoService } from "./keys/crypto-service.js";
+import type { RevocationReason } from "./keys/key-model.js";
 import { KeyService } from "./keys/key-service.js";
 import { ObjectService } from "./keys/object-service.js";
 import type { Logger } from "./logger.js";
@@ -23,6 +26,8 @@ export interface App {
   /** Managed objects by KMIP Unique Identifier (the KMIP layer's view of the same keys). */
   objects: ObjectService;
   certs: CertificateService;
+  /** Dual control: approval requests, authorization windows, governance settings. */
+  governance: GovernanceService;
   sys: SysService;
   clock: () => Date;
   version: string;
@@ -44,7 +49,10 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
   const seal = config.seal.type === "file" ? { ...config.seal, keyFile: resolvePath(config, config.seal.keyFile) } : config.seal;
   const barrier = new Barrier(store, seal);
   const audit = new AuditLog(store, barrier, config.node, clock);
+  const governance = new GovernanceService({ store, audit, clock, initial: config.governance });
+  await governance.load();
   const keys = new KeyService({
+    governance,
     store,
     barrier,
     audit,
@@ -61,7 +69,34 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     audit,
     clock,
     caCertPem: readFileSync(resolvePath(config, config.tls.ca), "utf8"),
+    governance,
   });
+  // How an approved dual-control request is carried out: the same service call, as the requester.
+  type A = Record<string, unknown>;
+  governance.register("key.schedule-destroy", (ctx, a) =>
+    keys.scheduleDeletion(ctx, (a as A).name as string, (a as A).pendingDays as number),
+  );
+  governance.register("key.revoke", (ctx, a) =>
+    keys.revoke(ctx, (a as A).name as string, (a as A).req as Parameters<KeyService["revoke"]>[2]),
+  );
+  governance.register("key.policy-change", (ctx, a) =>
+    keys.update(ctx, (a as A).name as string, (a as A).req as Parameters<KeyService["update"]>[2]),
+  );
+  governance.register("key.rotation-change", (ctx, a) =>
+    keys.update(ctx, (a as A).name as string, (a as A).req as Parameters<KeyService["update"]>[2]),
+  );
+  governance.register("kmip.destroy", (ctx, a) =>
+    audited(audit, ctx, "kmip.destroy", {}, (op) => objects.destroy(ctx, op, (a as A).id as string)),
+  );
+  governance.register("kmip.revoke", (ctx, a) => {
+    const x = a as { id: string; reason: RevocationReason; compromiseDate?: string };
+    return audited(audit, ctx, "kmip.revoke", {}, (op) =>
+      objects.revoke(ctx, op, x.id, x.reason, x.compromiseDate ? new Date(x.compromiseDate) : undefined),
+    );
+  });
+  governance.register("cert.issue", (ctx, a) => certs.issue(ctx, a as Parameters<CertificateService["issue"]>[1]));
+  governance.register("cert.revoke", (ctx, a) => certs.revoke(ctx, (a as A).serial as string));
+  governance.register("governance.change", (ctx, a) => governance.change(ctx, a as Parameters<GovernanceService["change"]>[1]));
   const sys = new SysService({ barrier, audit, clock, node: config.node, version: VERSION });
 
   let running: Promise<{ rolledOver: number; destroyed: number }> | null = null;
@@ -92,6 +127,7 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     crypto,
     objects,
     certs,
+    governance,
     sys,
     clock,
     version: VERSION,

@@ -17,6 +17,11 @@ const DENIALS = new Set<string>(["forbidden", "unauthenticated", "cert_revoked",
 /** True when a service already recorded this error's audit event (transports must not record it again). */
 export const wasAudited = (e: unknown): boolean => typeof e === "object" && e !== null && AUDITED in e;
 
+/** Marks an error as already audited (e.g. a dual-control request, recorded as approval.request). */
+export function markAudited(e: unknown): void {
+  if (typeof e === "object" && e !== null && !(AUDITED in e)) Object.defineProperty(e, AUDITED, { value: true });
+}
+
 export class OpScope {
   target: { name?: string | null; version?: number | null };
   detail: Record<string, unknown> | undefined;
@@ -70,7 +75,7 @@ export async function audited<T>(
       const known = isStrongroomError(e);
       const outcome = known && DENIALS.has(e.code) ? "denied" : "error";
       await audit.record(op.event(outcome, known ? `${e.code}: ${e.message}` : "internal error"));
-      if (typeof e === "object" && e !== null) Object.defineProperty(e, AUDITED, { value: true });
+      markAudited(e);
     }
     throw e;
   }

@@ -71,4 +71,6 @@ export async function identify(db: Queryable, peer: PeerCertificate, address: st
 export interface AuthCtx {
   actor: Identity;
   requestId: string;
+  /** Set when an approved dual-control request is being carried out (its approval id). */
+  approval?: string;
 }

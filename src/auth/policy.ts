@@ -57,3 +57,32 @@ export function authorizeKey(id: Identity, op: KeyOperation, key: PolicySubject,
 export function requireRole(id: Identity, roles: Identity["role"][], what: string): void {
   if (!roles.includes(id.role)) fail("forbidden", { detail: `role ${id.role} may not ${what}` });
 }
+
+const ADMIN_CLIENT: readonly Identity["role"][] = ["admin", "client"];
+
+/**
+ * The role gate of each KMIP operation (docs/security.md, "Role matrix"); the key policy then decides per object.
+ * Monitors' no-ops for every role but peer; lifecycle and attributes for admins and clients; key material, on-board
+ * cryptography, random numbers and hashing for clients only (admins never see material or plaintext); nothing for
+ * auditors (they read audit) or peers (reserved for mirroring). Operations not listed are for admins and clients
+ * (RNG Seed is then refused to everyone by its handler).
+ */
+export const KMIP_OPERATION_ROLES: Readonly<Record<string, readonly Identity["role"][]>> = {
+  DiscoverVersions: ["admin", "auditor", "client"],
+  Query: ["admin", "auditor", "client"],
+  Get: ["client"],
+  Export: ["client"],
+  Encrypt: ["client"],
+  Decrypt: ["client"],
+  Sign: ["client"],
+  SignatureVerify: ["client"],
+  MAC: ["client"],
+  MACVerify: ["client"],
+  RNGRetrieve: ["client"],
+  Hash: ["client"],
+};
+
+/** Refuses a KMIP operation the caller's role may not run at all (before any object is looked at). */
+export function authorizeKmipOperation(id: Identity, operation: string): void {
+  requireRole(id, [...(KMIP_OPERATION_ROLES[operation] ?? ADMIN_CLIENT)], `run KMIP ${operation}`);
+}

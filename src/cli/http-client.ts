@@ -103,6 +103,17 @@ export function createHttpClient(conn: Connection, o: { timeoutMs?: number } = {
               return;
             }
             const status = res.statusCode ?? 0;
+            const approval = (parsed as { approval?: { id?: string; action?: string } } | null)?.approval;
+            if (status === 202 && approval?.id) {
+              // Dual control: the request waits for a second admin; exit status 3 tells scripts so.
+              finish(
+                new CliError(
+                  `pending approval ${approval.id} (${approval.action}): a second admin runs \`strongroom approvals approve ${approval.id}\``,
+                  3,
+                ),
+              );
+              return;
+            }
             if (status >= 200 && status < 300) {
               finish(null, parsed as T);
               return;

@@ -27,7 +27,7 @@ export interface Config {
 export interface GovernanceConfig {
   dualControl: boolean;
   approvalWindowMinutes: number;
-  /** Distinct admins (the requester included) needed for a protected operation. */
+  /** Distinct people needed for a protected operation: the requester plus quorum-1 other admins. */
   quorum: number;
   pciMode: boolean;
 }

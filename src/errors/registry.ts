@@ -109,6 +109,9 @@ export const ERRORS = {
   feature_not_supported: def(400, "Feature Not Supported", "{detail}"),
   format_not_supported: def(400, "Key Format Type Not Supported", "{detail}"),
   response_too_large: def(400, "Response Too Large", "the response exceeds the Maximum Response Size of {limit} bytes"),
+  approval_required: def(202, "Permission Denied", "dual control: {action} waits for approval {id} by a second admin (until {expiresAt})"),
+  approval_not_found: def(404, "Item Not Found", "approval request '{id}' not found"),
+  approval_closed: def(409, "Illegal Operation", "approval request '{id}' is {status}"),
   internal: def(500, "General Failure", "internal error; quote request id {requestId} to the operator", "Internal Server Error"),
 } as const satisfies Record<string, ErrorDef>;
 

@@ -210,6 +210,17 @@ async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResp
         throw err;
       }).catch(() => undefined);
     }
+    if (err.code === "approval_required") {
+      // Dual control: accepted, not done — 202 with the approval request to show the second admin.
+      const p = err.params;
+      send(
+        res,
+        202,
+        { approval: { id: p.id, action: p.action, status: "pending", expiresAt: p.expiresAt }, message: err.message },
+        { "x-request-id": requestId },
+      );
+      return;
+    }
     const def = ERRORS[err.code];
     const headers: Record<string, string> = { "x-request-id": requestId };
     if (err.code === "body_too_large") headers.connection = "close";

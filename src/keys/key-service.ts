@@ -2,6 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { AuditLog } from "../audit/audit-log.js";
 import { audited, type Ctx } from "../audit/operation.js";
+import type { GovernanceService, ProtectedAction } from "../auth/governance.js";
 import { type AuthCtx, type Identity, SYSTEM_ACTOR } from "../auth/identity.js";
 import { authorizeKey, type DefaultPolicy, type KeyOperation, type KeyPolicy } from "../auth/policy.js";
 import { generateKey, type KeyType, keyFamily, privateKeyFromDer } from "../crypto/keygen.js";
@@ -39,6 +40,8 @@ export interface KeyServiceDeps {
   timeZone: string;
   /** How many unwrapped versions to keep in memory (LRU; evicted material is zeroed). */
   cacheSize?: number;
+  /** Dual control for protected operations (absent: everything runs directly). */
+  governance?: GovernanceService;
 }
 
 export interface CreateKeyRequest {
@@ -180,6 +183,16 @@ export class KeyService {
 
   // ---- lifecycle ----
 
+  /** Checks the caller's right before a protected operation can wait for approval (refusals are audited by the caller). */
+  async preauthorize(ctx: AuthCtx, name: string, op: KeyOperation): Promise<void> {
+    this.authorize(ctx.actor, op, await this.findKey(this.deps.store, name));
+  }
+
+  /** Runs a protected operation through dual control when it is configured. */
+  protect<T>(ctx: AuthCtx, action: ProtectedAction, args: unknown, target: string, run: () => Promise<T>): Promise<T> {
+    return this.deps.governance ? this.deps.governance.guard(ctx, action, args, target, run) : run();
+  }
+
   /**
    * Generates and wraps fresh material for a new version. Done outside any transaction: RSA-4096
    * generation takes a second and must not hold the write lock.
@@ -272,29 +285,31 @@ export class KeyService {
     return audited(this.deps.audit, ctx, "key.create", { name: req.name, version: 1 }, async (op) => {
       if (ctx.actor.role !== "admin" && ctx.actor.role !== "client")
         fail("forbidden", { detail: `role ${ctx.actor.role} may not create keys` });
-      const rotation = req.rotation ?? { mode: "manual" };
-      const policy = normPolicy(req.policy);
       op.detail = { type: req.type };
       const now = this.now();
       const prepared = await this.prepareVersion(req.type);
-      await op.commit(this.deps.store, async (tx) => {
-        if (await tx.get("SELECT name FROM keys WHERE name = $1", [req.name])) fail("key_exists", { name: req.name });
-        await tx.run(`INSERT INTO keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $8, $9, NULL, NULL)`, [
-          req.name,
-          req.type,
-          ctx.actor.cn,
-          req.description ?? "",
-          JSON.stringify(rotation),
-          JSON.stringify(policy),
-          req.exportable === false ? 0 : 1,
-          now,
-          this.nextRotationAt(rotation, now),
-        ]);
-        await this.insertVersion(tx, req.name, req.type, 1, prepared, now);
-        await this.assignNames(tx, prepared.id, [req.name]);
-      });
+      await op.commit(this.deps.store, (tx) => this.insertKey(tx, ctx.actor.cn, req, prepared, now));
       return this.view(this.deps.store, req.name);
     });
+  }
+
+  /** Inserts a new key owned by `owner` with `p` as its version 1 (create, BYOK import, the server's import key). */
+  async insertKey(tx: Tx, owner: string, req: CreateKeyRequest, p: PreparedVersion, now: string, o?: VersionOptions): Promise<void> {
+    const rotation = req.rotation ?? { mode: "manual" };
+    if (await tx.get("SELECT name FROM keys WHERE name = $1", [req.name])) fail("key_exists", { name: req.name });
+    await tx.run(`INSERT INTO keys (${KEY_COLUMNS}) VALUES ($1, $2, $3, $4, 1, $5, $6, $7, $8, $8, $9, NULL, NULL)`, [
+      req.name,
+      req.type,
+      owner,
+      req.description ?? "",
+      JSON.stringify(rotation),
+      JSON.stringify(normPolicy(req.policy)),
+      req.exportable === false ? 0 : 1,
+      now,
+      this.nextRotationAt(rotation, now),
+    ]);
+    await this.insertVersion(tx, req.name, req.type, 1, p, now, o);
+    await this.assignNames(tx, p.id, [req.name]);
   }
 
   private async view(db: Store | Tx, name: string): Promise<KeyView> {
@@ -367,6 +382,17 @@ export class KeyService {
   }
 
   async update(ctx: AuthCtx, name: string, req: UpdateKeyRequest): Promise<KeyView> {
+    // Policy and rotation-policy changes are protected by dual control; description changes are not.
+    if (req.policy || req.rotation) {
+      await this.preauthorize(ctx, name, "update");
+      return this.protect(ctx, req.policy ? "key.policy-change" : "key.rotation-change", { name, req }, name, () =>
+        this.doUpdate(ctx, name, req),
+      );
+    }
+    return this.doUpdate(ctx, name, req);
+  }
+
+  private doUpdate(ctx: AuthCtx, name: string, req: UpdateKeyRequest): Promise<KeyView> {
     return audited(this.deps.audit, ctx, "key.update", { name }, async (op) => {
       op.detail = { fields: Object.keys(req).filter((f) => (req as Record<string, unknown>)[f] !== undefined) };
       await op.commit(this.deps.store, async (tx) => {
@@ -437,6 +463,11 @@ export class KeyService {
   }
 
   async revoke(ctx: AuthCtx, name: string, req: { reason: RevocationReason; version?: number; message?: string }): Promise<KeyView> {
+    await this.preauthorize(ctx, name, "revoke");
+    return this.protect(ctx, "key.revoke", { name, req }, name, () => this.doRevoke(ctx, name, req));
+  }
+
+  private doRevoke(ctx: AuthCtx, name: string, req: { reason: RevocationReason; version?: number; message?: string }): Promise<KeyView> {
     return audited(this.deps.audit, ctx, "key.revoke", { name, version: req.version ?? null }, async (op) => {
       op.detail = { reason: req.reason };
       await op.commit(this.deps.store, async (tx) => {
@@ -478,6 +509,11 @@ export class KeyService {
   }
 
   async scheduleDeletion(ctx: AuthCtx, name: string, pendingDays: number): Promise<KeyView> {
+    await this.preauthorize(ctx, name, "delete");
+    return this.protect(ctx, "key.schedule-destroy", { name, pendingDays }, name, () => this.doScheduleDeletion(ctx, name, pendingDays));
+  }
+
+  private doScheduleDeletion(ctx: AuthCtx, name: string, pendingDays: number): Promise<KeyView> {
     return audited(this.deps.audit, ctx, "key.schedule-destroy", { name }, async (op) => {
       op.detail = { pendingDays };
       await op.commit(this.deps.store, async (tx) => {

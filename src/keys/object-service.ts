@@ -328,6 +328,13 @@ export class ObjectService {
 
   /** KMIP Revoke: compromise reasons → Compromised (from any live state), others → Deactivated. */
   async revoke(ctx: AuthCtx, op: OpScope, id: string, reason: RevocationReason, compromiseDate?: Date): Promise<void> {
+    const l = await this.authorized(ctx, op, id, "revoke");
+    return this.keys.protect(ctx, "kmip.revoke", { id, reason, compromiseDate: compromiseDate?.toISOString() }, l.key.name, () =>
+      this.doRevoke(ctx, op, id, reason, compromiseDate),
+    );
+  }
+
+  private async doRevoke(ctx: AuthCtx, op: OpScope, id: string, reason: RevocationReason, compromiseDate?: Date): Promise<void> {
     op.detail = { ...op.detail, reason };
     await op.commit(this.deps.store, async (tx) => {
       const { obj, key } = await this.authorized(ctx, op, id, "revoke", tx);
@@ -363,6 +370,11 @@ export class ObjectService {
    * state" — or Compromised (→ Destroyed Compromised). The material is erased, the metadata kept.
    */
   async destroy(ctx: AuthCtx, op: OpScope, id: string, keep?: (obj: ObjectRow) => ObjectAttributes): Promise<void> {
+    const l = await this.authorized(ctx, op, id, "delete");
+    return this.keys.protect(ctx, "kmip.destroy", { id }, l.key.name, () => this.doDestroy(ctx, op, id, keep));
+  }
+
+  private async doDestroy(ctx: AuthCtx, op: OpScope, id: string, keep?: (obj: ObjectRow) => ObjectAttributes): Promise<void> {
     await op.commit(this.deps.store, async (tx) => {
       const { obj, key } = await this.authorized(ctx, op, id, "delete", tx);
       await this.journal(tx, key.name);

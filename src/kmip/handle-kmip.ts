@@ -122,11 +122,19 @@ export async function handleKmip(
           return def.handle(call);
         });
       } catch (e) {
-        const { reason, message } = reasonFor(e, version.major);
-        result.status = Enum.ResultStatus.OperationFailed;
-        result.reason = reason;
-        result.message = message;
-        result.payload = undefined;
+        if (isStrongroomError(e) && e.code === "approval_required") {
+          // Dual control: "Operation Pending" with the approval id as Asynchronous Correlation Value.
+          result.status = Enum.ResultStatus.OperationPending;
+          result.message = e.message;
+          result.asyncCorrelation = Buffer.from(String(e.params.id));
+          result.payload = undefined;
+        } else {
+          const { reason, message } = reasonFor(e, version.major);
+          result.status = Enum.ResultStatus.OperationFailed;
+          result.reason = reason;
+          result.message = message;
+          result.payload = undefined;
+        }
       }
       results.push(result);
       // Batch Error Continuation Option: Stop (the default) and Undo process nothing after a failure.

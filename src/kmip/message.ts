@@ -29,6 +29,8 @@ export interface ResultItem {
   status: number;
   reason?: number;
   message?: string;
+  /** Asynchronous Correlation Value of an Operation Pending result (the dual-control approval id). */
+  asyncCorrelation?: Buffer;
   payload?: TtlvItem[];
 }
 
@@ -114,6 +116,7 @@ export function buildResponse(v: ProtocolVersion, now: Date, results: ResultItem
         r.uniqueBatchItemId ? bytes(Tag.UniqueBatchItemID, r.uniqueBatchItemId) : null,
         enm(Tag.ResultStatus, r.status),
         r.reason !== undefined ? enm(Tag.ResultReason, r.reason) : null,
+        r.asyncCorrelation ? bytes(Tag.AsynchronousCorrelationValue, r.asyncCorrelation) : null,
         r.message !== undefined ? text(Tag.ResultMessage, r.message) : null,
         r.payload ? struct(Tag.ResponsePayload, ...r.payload) : null,
       ),

@@ -2,6 +2,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, X509Certificate } from "node:crypto";
 import type { AuditLog, Role } from "../audit/audit-log.js";
 import { audited } from "../audit/operation.js";
+import type { GovernanceService } from "../auth/governance.js";
 import { type AuthCtx, normalizeSerial } from "../auth/identity.js";
 import { requireRole } from "../auth/policy.js";
 import { fail } from "../errors/registry.js";
@@ -113,7 +114,16 @@ export function createCa(keyType: CaKeyType, node: string, now: Date): CaMateria
 export class CertificateService {
   private ca: CaMaterial | null = null;
 
-  constructor(private readonly deps: { store: Store; barrier: Barrier; audit: AuditLog; clock: () => Date; caCertPem: string }) {
+  constructor(
+    private readonly deps: {
+      store: Store;
+      barrier: Barrier;
+      audit: AuditLog;
+      clock: () => Date;
+      caCertPem: string;
+      governance?: GovernanceService;
+    },
+  ) {
     deps.barrier.onUnseal(async () => {
       this.ca = null;
     });
@@ -163,6 +173,18 @@ export class CertificateService {
   }
 
   async issue(ctx: AuthCtx, req: IssueRequest): Promise<IssuedCertificate> {
+    const g = this.deps.governance;
+    if (g?.current().dualControl) {
+      requireRole(ctx.actor, ["admin"], "issue certificates");
+      // An approved request executes later, when no one is there to receive a generated private key.
+      if (!req.csr)
+        fail("validation", { detail: "csr: under dual control certificates are issued for a CSR (the private key stays with its holder)" });
+      return g.guard(ctx, "cert.issue", req, req.cn, () => this.doIssue(ctx, req));
+    }
+    return this.doIssue(ctx, req);
+  }
+
+  private doIssue(ctx: AuthCtx, req: IssueRequest): Promise<IssuedCertificate> {
     return audited(this.deps.audit, ctx, "cert.issue", { name: req.cn }, async (op) => {
       requireRole(ctx.actor, ["admin"], "issue certificates");
       const ca = await this.loadCa();
@@ -231,6 +253,13 @@ export class CertificateService {
   /** Revokes immediately: the next handshake and the next request on an open connection are refused. */
   async revoke(ctx: AuthCtx, serialText: string): Promise<CertRecord> {
     const serial = normalizeSerial(serialText);
+    const g = this.deps.governance;
+    if (!g) return this.doRevoke(ctx, serial);
+    requireRole(ctx.actor, ["admin"], "revoke certificates");
+    return g.guard(ctx, "cert.revoke", { serial }, serial, () => this.doRevoke(ctx, serial));
+  }
+
+  private doRevoke(ctx: AuthCtx, serial: string): Promise<CertRecord> {
     return audited(this.deps.audit, ctx, "cert.revoke", { name: serial }, async (op) => {
       requireRole(ctx.actor, ["admin"], "revoke certificates");
       if (serial === ctx.actor.serial) fail("invalid_state", { detail: "an admin cannot revoke the certificate it is connected with" });

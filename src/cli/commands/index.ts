@@ -1,6 +1,7 @@
 // The table of CLI commands and command groups.
 import type { CommandSpec } from "../command.js";
 import { auditCommands } from "./audit.js";
+import { approvalCommands } from "./approvals.js";
 import { certCommands } from "./certs.js";
 import { initCommand } from "./init.js";
 import { keyCommands } from "./keys.js";
@@ -14,6 +15,7 @@ export const COMMANDS: CommandSpec[] = [
   statusCommand,
   ...keyCommands,
   ...certCommands,
+  ...approvalCommands,
   ...auditCommands,
 ];
 

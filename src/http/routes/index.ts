@@ -1,5 +1,6 @@
 // The REST route table and the OpenAPI route generated from it.
 import { Router, route } from "../route.js";
+import { approvalRoutes } from "./approvals.js";
 import { auditRoutes } from "./audit.js";
 import { certRoutes } from "./certs.js";
 import { keyCryptoRoutes } from "./key-crypto.js";
@@ -8,7 +9,7 @@ import { kmipRoutes } from "./kmip.js";
 import { sysRoutes } from "./sys.js";
 
 export function createRouter(version: string): Router {
-  const routes = [...sysRoutes, ...keyRoutes, ...keyCryptoRoutes, ...certRoutes, ...auditRoutes, ...kmipRoutes];
+  const routes = [...sysRoutes, ...keyRoutes, ...keyCryptoRoutes, ...certRoutes, ...auditRoutes, ...approvalRoutes, ...kmipRoutes];
   let doc: unknown = null;
   const openapi = route({
     method: "GET",

@@ -1,0 +1,81 @@
+// REST resource /v1/approvals and /v1/sys/governance: dual control — pending requests, approve/deny, authorization windows, settings.
+import { route } from "../route.js";
+import { bool, enumOf, int, obj, opt, str } from "../schema.js";
+import { authCtx } from "./common.js";
+
+const approvalId = (id: string) => str({ min: 1, max: 64, pattern: /^[0-9a-f-]+$/ }).parse(id, "id");
+
+export const approvalRoutes = [
+  route({
+    method: "GET",
+    path: "/v1/approvals",
+    summary: "Dual-control requests with who asked for what (admins and auditors); filter by status.",
+    auth: "cert",
+    action: "approval.list",
+    query: { status: opt(enumOf(["pending", "executed", "failed", "denied", "expired"] as const)) },
+    async handler(ctx) {
+      const status = (ctx.query.get("status") as "pending") ?? undefined;
+      return { body: { approvals: await ctx.app.governance.list(authCtx(ctx), status) } };
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/v1/approvals/{id}/approve",
+    summary: "Approve as a second, distinct admin; at quorum the request executes as its requester.",
+    auth: "cert",
+    action: "approval.approve",
+    body: opt(obj({})),
+    async handler(ctx) {
+      return { body: await ctx.app.governance.approve(authCtx(ctx), approvalId(ctx.params.id)) };
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/v1/approvals/{id}/deny",
+    summary: "Deny (discard) a pending request.",
+    auth: "cert",
+    action: "approval.deny",
+    body: opt(obj({})),
+    async handler(ctx) {
+      return { body: await ctx.app.governance.deny(authCtx(ctx), approvalId(ctx.params.id)) };
+    },
+  }),
+  route({
+    method: "POST",
+    path: "/v1/approvals/window",
+    summary: "Open an authorization window: for {minutes}, protected operations by other admins execute directly.",
+    auth: "cert",
+    action: "approval.window",
+    body: obj({ minutes: int({ min: 1, max: 1440 }) }),
+    async handler(ctx, b) {
+      return { status: 201, body: await ctx.app.governance.openWindow(authCtx(ctx), b.minutes) };
+    },
+  }),
+  route({
+    method: "GET",
+    path: "/v1/sys/governance",
+    summary: "Dual control and PCI settings in force.",
+    auth: "cert",
+    action: "governance.read",
+    async handler(ctx) {
+      await ctx.app.audit.record({ actor: authCtx(ctx).actor, action: "governance.read", outcome: "success", requestId: ctx.requestId });
+      return { body: ctx.app.governance.current() };
+    },
+  }),
+  route({
+    method: "PATCH",
+    path: "/v1/sys/governance",
+    summary: "Change dual control, approval window, quorum or PCI mode (itself protected while dual control is on).",
+    auth: "cert",
+    action: "governance.change",
+    body: obj({
+      dualControl: opt(bool()),
+      approvalWindowMinutes: opt(int({ min: 1, max: 10080 })),
+      quorum: opt(int({ min: 2, max: 16 })),
+      pciMode: opt(bool()),
+    }),
+    async handler(ctx, b) {
+      return { body: await ctx.app.governance.change(authCtx(ctx), b) };
+    },
+  }),
+];
