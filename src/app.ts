@@ -1,18 +1,22 @@
 // Composition root: opens an instance directory and wires storage, seal, services and the scheduler together.
 import { readFileSync } from "node:fs";
 import { AuditLog } from "./audit/audit-log.js";
-import { audited } from "./audit/operation.js";
+import { audited, observeSuccess } from "./audit/operation.js";
 import { GovernanceService } from "./auth/governance.js";
 import { type Config, loadConfig, resolvePath } from "./config/config.js";
 import { CryptoService } from "./keys/crypto-service.js";
+import { TransferService } from "./keys/export-import.js";
 import type { RevocationReason } from "./keys/key-model.js";
+import { KeyReports } from "./keys/key-report.js";
 import { KeyService } from "./keys/key-service.js";
 import { ObjectService } from "./keys/object-service.js";
+import { UsageTracker } from "./keys/usage-tracker.js";
 import type { Logger } from "./logger.js";
 import { CertificateService } from "./pki/cert-service.js";
 import { Barrier } from "./seal/barrier.js";
 import { SqliteStore } from "./store/sqlite.js";
 import type { Store } from "./store/store.js";
+import { OperatorService } from "./sys/operator-service.js";
 import { SysService } from "./sys/sys-service.js";
 import { VERSION } from "./version.js";
 
@@ -25,10 +29,17 @@ export interface App {
   crypto: CryptoService;
   /** Managed objects by KMIP Unique Identifier (the KMIP layer's view of the same keys). */
   objects: ObjectService;
+  /** Wrapped export, the BYOK import key and import (PCI mode). */
+  transfer: TransferService;
   certs: CertificateService;
+  /** Key usage counters (in memory, flushed every few seconds and at close; `flush()` writes them now). */
+  usage: UsageTracker;
+  reports: KeyReports;
   /** Dual control: approval requests, authorization windows, governance settings. */
   governance: GovernanceService;
   sys: SysService;
+  /** Rekey, rotate-master, rotate-kek (background re-wrap), seal. */
+  operator: OperatorService;
   clock: () => Date;
   version: string;
   /** Runs due rollovers and destructions now (the scheduler calls it every minute and at unseal). */
@@ -63,6 +74,11 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
   });
   const crypto = new CryptoService(keys);
   const objects = new ObjectService(keys);
+  const usage = new UsageTracker({ store, audit, clock, keys });
+  observeSuccess(audit, (actor, action, op) => usage.observe(actor, action, op));
+  usage.start(5000, (e) => o.log.error("key usage flush failed", { error: String(e) }));
+  const reports = new KeyReports({ store, audit, clock, usage });
+  const transfer = new TransferService({ keys, objects });
   const certs = new CertificateService({
     store,
     barrier,
@@ -96,8 +112,14 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
   });
   governance.register("cert.issue", (ctx, a) => certs.issue(ctx, a as Parameters<CertificateService["issue"]>[1]));
   governance.register("cert.revoke", (ctx, a) => certs.revoke(ctx, (a as A).serial as string));
+  governance.register("key.export", (ctx, a) => transfer.exportKey(ctx, a as Parameters<TransferService["exportKey"]>[1]));
+  governance.register("key.import", (ctx, a) => transfer.importKey(ctx, a as Parameters<TransferService["importKey"]>[1]));
   governance.register("governance.change", (ctx, a) => governance.change(ctx, a as Parameters<GovernanceService["change"]>[1]));
   const sys = new SysService({ barrier, audit, clock, node: config.node, version: VERSION });
+  const operator = new OperatorService({ store, barrier, audit, clock, config, log: o.log });
+  await operator.open();
+  // Sealing (POST /v1/sys/seal) drops every unwrapped version; the barrier zeroes the master key and KEKs itself.
+  barrier.onSeal(() => keys.cache.clear());
 
   let running: Promise<{ rolledOver: number; destroyed: number }> | null = null;
   const tick = () => {
@@ -126,15 +148,21 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     keys,
     crypto,
     objects,
+    transfer,
     certs,
+    usage,
+    reports,
     governance,
     sys,
+    operator,
     clock,
     version: VERSION,
     tick,
     async close() {
       clearInterval(timer);
       await running?.catch(() => undefined);
+      await operator.close();
+      await usage.stop().catch((e) => o.log.error("key usage flush failed", { error: String(e) }));
       keys.cache.clear();
       barrier.seal();
       await store.close();

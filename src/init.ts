@@ -23,6 +23,8 @@ export interface InitOptions {
   shares?: number;
   threshold?: number;
   passphrase?: string;
+  /** pkcs11 seal: the HSM module, token and master key label (the key is created if missing), and the user PIN. */
+  pkcs11?: { module: string; tokenLabel: string; keyLabel: string; pin: string };
   /** DNS names and IP addresses for the server certificate. */
   hosts: string[];
   apiPort: number;
@@ -48,7 +50,13 @@ export interface BundlePaths {
 export interface InitResult {
   dir: string;
   config: string;
-  seal: { type: SealConfig["type"]; shares?: number; threshold?: number; keyFile?: string };
+  seal: {
+    type: SealConfig["type"];
+    shares?: number;
+    threshold?: number;
+    keyFile?: string;
+    pkcs11?: { module: string; tokenLabel: string; keyLabel: string; keyCreated: boolean };
+  };
   /** Shamir shares: shown once, never stored by Strongroom. */
   unsealShares?: string[];
   ca: string;
@@ -83,6 +91,7 @@ export async function initInstance(o: InitOptions): Promise<InitResult> {
     threshold: o.threshold,
     passphrase: o.passphrase,
     keyFile: join(o.dir, "seal", "master.key"),
+    pkcs11: o.pkcs11,
   });
   const cfg: Config = defaultConfig(o.dir, sealed.config.type === "file" ? { type: "file", keyFile: "seal/master.key" } : sealed.config);
   cfg.listen.apiPort = o.apiPort;
@@ -181,6 +190,16 @@ export async function initInstance(o: InitOptions): Promise<InitResult> {
         type: cfg.seal.type,
         ...(cfg.seal.type === "shamir" ? { shares: cfg.seal.shares, threshold: cfg.seal.threshold } : {}),
         ...(cfg.seal.type === "file" ? { keyFile: resolvePath(cfg, cfg.seal.keyFile) } : {}),
+        ...(cfg.seal.type === "pkcs11"
+          ? {
+              pkcs11: {
+                module: cfg.seal.module,
+                tokenLabel: cfg.seal.tokenLabel,
+                keyLabel: cfg.seal.keyLabel,
+                keyCreated: sealed.created === true,
+              },
+            }
+          : {}),
       },
       unsealShares: sealed.shares,
       ca: caPath,
@@ -190,6 +209,7 @@ export async function initInstance(o: InitOptions): Promise<InitResult> {
       api,
     };
   } finally {
+    sealed.master.destroy();
     await store.close();
   }
 }

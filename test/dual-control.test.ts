@@ -1,5 +1,6 @@
 // Dual control over the real listeners: approve executes, deny discards, expiry, no self-approval, window mode, KMIP pending.
 import assert from "node:assert/strict";
+import { createDecipheriv } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { Enum } from "../src/kmip/codec/tables.js";
 import { enm, find, int, struct, Tag, type TtlvItem, text } from "../src/kmip/codec/ttlv.js";
@@ -78,6 +79,21 @@ describe("dual control", () => {
     assert.equal((await i.as.admin1.call("POST", "/v1/keys/dc-free/rotate")).status, 200);
     assert.equal((await i.as.admin1.call("PATCH", "/v1/keys/dc-free", { description: "just words" })).status, 200);
     assert.equal((await i.as.app.call("POST", "/v1/keys/dc-free/encrypt", { plaintext: b64("x") })).status, 200);
+  });
+
+  test("a wrapped export by an admin is a two-person ceremony: the approval carries the wrapped key", async () => {
+    await i.as.admin1.call("POST", "/v1/keys", { name: "dc-wrap", type: "aes-256" });
+    await i.as.admin1.call("POST", "/v1/keys", { name: "dc-secret", type: "aes-128" });
+    const r = await i.as.admin1.call("POST", "/v1/keys/dc-secret/export", { wrappingKey: { name: "dc-wrap" }, scheme: "aes-kwp" });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    assert.equal(r.body.approval.action, "key.export");
+    const ok = await i.as.admin2.call("POST", `/v1/approvals/${r.body.approval.id}/approve`);
+    assert.equal(ok.body.status, "executed", JSON.stringify(ok.body));
+    const wrapped = Buffer.from(ok.body.result.wrapped, "base64");
+    const kek = Buffer.from((await i.as.app.call("GET", "/v1/keys/dc-wrap/material")).body.material, "base64");
+    const d = createDecipheriv("id-aes256-wrap-pad", kek, Buffer.from("A65959A6", "hex"));
+    const unwrapped = Buffer.concat([d.update(wrapped), d.final()]);
+    assert.equal(unwrapped.toString("base64"), (await i.as.app.call("GET", "/v1/keys/dc-secret/material")).body.material);
   });
 
   test("authorization window: protected operations by a different admin run directly", async () => {

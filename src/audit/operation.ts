@@ -12,7 +12,15 @@ export interface Ctx {
 const AUDITED = Symbol("strongroom.audited");
 
 /** Error codes that are refusals of the caller (outcome "denied"), not failures. */
-const DENIALS = new Set<string>(["forbidden", "unauthenticated", "cert_revoked", "cert_unknown", "cert_expired", "usage_not_permitted"]);
+const DENIALS = new Set<string>([
+  "forbidden",
+  "unauthenticated",
+  "cert_revoked",
+  "cert_unknown",
+  "cert_expired",
+  "usage_not_permitted",
+  "pci_cleartext_refused",
+]);
 
 /** True when a service already recorded this error's audit event (transports must not record it again). */
 export const wasAudited = (e: unknown): boolean => typeof e === "object" && e !== null && AUDITED in e;
@@ -25,6 +33,8 @@ export function markAudited(e: unknown): void {
 export class OpScope {
   target: { name?: string | null; version?: number | null };
   detail: Record<string, unknown> | undefined;
+  /** Uses per key version when one request used several (a batch); otherwise `target.version` was used once. */
+  uses: Map<number, number> | undefined;
   committed = false;
   constructor(
     private readonly audit: AuditLog,
@@ -59,6 +69,16 @@ export class OpScope {
   }
 }
 
+/** Told of every successful operation (after its event is durable); must be cheap and must not throw. */
+export type SuccessObserver = (actor: Actor, action: string, op: OpScope) => void;
+
+const observers = new WeakMap<AuditLog, SuccessObserver>();
+
+/** Sets the success observer of the operations audited by `audit` (one per app: the key usage counters). */
+export function observeSuccess(audit: AuditLog, fn: SuccessObserver): void {
+  observers.set(audit, fn);
+}
+
 export async function audited<T>(
   audit: AuditLog,
   ctx: Ctx,
@@ -81,5 +101,6 @@ export async function audited<T>(
   }
   // Reads are group-committed: the reply waits until their event is durable.
   if (!op.committed) await audit.record(op.event("success"));
+  observers.get(audit)?.(ctx.actor, action, op);
   return result;
 }

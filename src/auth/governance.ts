@@ -264,6 +264,7 @@ function summarize(result: unknown): unknown {
   if (result && typeof result === "object" && !Array.isArray(result)) {
     const r = result as Record<string, unknown>;
     const keep: Record<string, unknown> = {};
+    // An approved export keeps its wrapped blob (safe to store: it is wrapped) so the requester can collect it.
     for (const k of [
       "name",
       "state",
@@ -275,6 +276,11 @@ function summarize(result: unknown): unknown {
       "quorum",
       "approvalWindowMinutes",
       "pciMode",
+      "version",
+      "format",
+      "scheme",
+      "wrappingKey",
+      "wrapped",
     ]) {
       if (k in r) keep[k] = r[k];
     }

@@ -58,31 +58,32 @@ export function requireRole(id: Identity, roles: Identity["role"][], what: strin
   if (!roles.includes(id.role)) fail("forbidden", { detail: `role ${id.role} may not ${what}` });
 }
 
-const ADMIN_CLIENT: readonly Identity["role"][] = ["admin", "client"];
+/** Roles that may call the authenticated no-ops (status, API description, KMIP Discover Versions and Query) and unseal. */
+export const SIGNED_IN_ROLES: Identity["role"][] = ["admin", "auditor", "client"];
 
 /**
- * The role gate of each KMIP operation (docs/security.md, "Role matrix"); the key policy then decides per object.
- * Monitors' no-ops for every role but peer; lifecycle and attributes for admins and clients; key material, on-board
- * cryptography, random numbers and hashing for clients only (admins never see material or plaintext); nothing for
- * auditors (they read audit) or peers (reserved for mirroring). Operations not listed are for admins and clients
- * (RNG Seed is then refused to everyone by its handler).
+ * The role gate of the KMIP operations that act on no stored object (docs/security.md, "Role matrix"): monitors'
+ * no-ops for every role but peer; creation, Locate, Interop and Log for admins and clients; random numbers and
+ * hashing for clients only (cryptographic services are use, and admins never use keys). Operations on an object
+ * (Get, Encrypt, Activate, …) are decided by `authorizeKey` when the object is loaded — role first, then ownership
+ * and key policy — so that their denials name the key. RNG Seed is refused to everyone by its handler.
  */
 export const KMIP_OPERATION_ROLES: Readonly<Record<string, readonly Identity["role"][]>> = {
-  DiscoverVersions: ["admin", "auditor", "client"],
-  Query: ["admin", "auditor", "client"],
-  Get: ["client"],
-  Export: ["client"],
-  Encrypt: ["client"],
-  Decrypt: ["client"],
-  Sign: ["client"],
-  SignatureVerify: ["client"],
-  MAC: ["client"],
-  MACVerify: ["client"],
+  DiscoverVersions: SIGNED_IN_ROLES,
+  Query: SIGNED_IN_ROLES,
+  Create: ["admin", "client"],
+  CreateKeyPair: ["admin", "client"],
+  Register: ["admin", "client"],
+  Import: ["admin", "client"],
+  Locate: ["admin", "client"],
+  Interop: ["admin", "client"],
+  Log: ["admin", "client"],
   RNGRetrieve: ["client"],
   Hash: ["client"],
 };
 
-/** Refuses a KMIP operation the caller's role may not run at all (before any object is looked at). */
+/** Refuses a KMIP operation the caller's role may not run at all (see KMIP_OPERATION_ROLES). */
 export function authorizeKmipOperation(id: Identity, operation: string): void {
-  requireRole(id, [...(KMIP_OPERATION_ROLES[operation] ?? ADMIN_CLIENT)], `run KMIP ${operation}`);
+  const roles = KMIP_OPERATION_ROLES[operation];
+  if (roles) requireRole(id, [...roles], `run KMIP ${operation}`);
 }

@@ -6,6 +6,7 @@ import YAML from "yaml";
 import type { DefaultPolicy } from "../auth/policy.js";
 import { isValidTimeZone } from "../keys/rollover.js";
 import type { SealConfig } from "../seal/barrier.js";
+import { validateAllowlists } from "../transport/allowlist.js";
 
 export interface Config {
   /** Absolute path of the instance directory. */
@@ -20,7 +21,7 @@ export interface Config {
   limits: { maxBodyBytes: number; keyCacheSize: number; kmipMaxFrameBytes: number; kmipMaxBatchItems: number };
   /** Initial governance settings; once the server runs, the stored settings (changed under dual control) win. */
   governance: GovernanceConfig;
-  /** Optional CIDR allowlists per listener ("api", "kmip") and role; empty or absent = any address. */
+  /** Optional CIDR allowlists per listener ("api", "kmip") and role; empty or absent = any address (src/transport/allowlist.ts). */
   allowlists: { api?: Allowlist; kmip?: Allowlist };
 }
 
@@ -32,7 +33,11 @@ export interface GovernanceConfig {
   pciMode: boolean;
 }
 
-/** CIDRs allowed for any role (`all`) and per role; an address must match `all` or its role's list when given. */
+/**
+ * CIDRs (IPv4 or IPv6; a bare address is a /32 or /128) admitted for every connection (`all`, checked when the TCP
+ * connection arrives) and per role (checked on each request). An address must match every list that applies: `all`
+ * when given and its role's list when given.
+ */
 export interface Allowlist {
   all?: string[];
   admin?: string[];
@@ -88,7 +93,7 @@ export function loadConfig(dir: string): Config {
   check(isPort(cfg.listen?.apiPort) && isPort(cfg.listen?.kmipPort), "listen.apiPort and listen.kmipPort must be ports");
   check(typeof cfg.listen.address === "string", "listen.address must be a string");
   check(cfg.storage?.type === "sqlite" && typeof cfg.storage.path === "string", "storage.type must be sqlite with a path");
-  check(["shamir", "passphrase", "file"].includes(cfg.seal?.type), "seal.type must be shamir, passphrase or file");
+  check(["shamir", "passphrase", "file", "pkcs11"].includes(cfg.seal?.type), "seal.type must be shamir, passphrase, file or pkcs11");
   const d = cfg.policy?.default;
   check(
     d === "any-authenticated" || d === "owner-only" || (typeof d === "object" && Array.isArray(d?.users) && Array.isArray(d?.groups)),
@@ -129,6 +134,10 @@ export function loadConfig(dir: string): Config {
     "governance.approvalWindowMinutes must be 1..10080",
   );
   check(Number.isInteger(g.quorum) && g.quorum >= 2 && g.quorum <= 16, "governance.quorum must be 2..16");
-  cfg.allowlists = cfg.allowlists ?? {};
+  try {
+    cfg.allowlists = validateAllowlists(cfg.allowlists);
+  } catch (e) {
+    check(false, (e as Error).message);
+  }
   return cfg;
 }

@@ -94,6 +94,10 @@ export const ERRORS = {
   // KMIP Sensitive / Extractable attributes (1.x clients get Permission Denied).
   sensitive: def(403, "Permission Denied", "object '{id}' is Sensitive: its value is only released wrapped", "Sensitive"),
   not_extractable: def(403, "Permission Denied", "object '{id}' is not extractable", "Not Extractable"),
+  // PCI mode: no clear-text key material leaves or enters (REST material/import, KMIP Get/Export/Register/Import).
+  pci_cleartext_refused: def(403, "Permission Denied", "PCI mode: clear-text key material may not leave or enter this server; {detail}"),
+  unwrap_failed: def(400, "Cryptographic Failure", "the wrapped key could not be unwrapped: {detail}"),
+  invalid_key_material: def(400, "Invalid Field", "the key material does not fit type {type}: {detail}"),
   not_quantum_safe: def(400, "General Failure", "a {type} key is not quantum safe; Quantum Safe objects need 256-bit symmetric keys"),
   sealed: def(503, "General Failure", "the server is sealed; submit unseal shares first"),
   already_unsealed: def(409, "Illegal Operation", "the server is already unsealed"),

@@ -8,6 +8,7 @@ import { audited, wasAudited } from "../audit/operation.js";
 import { type Identity, identify, normalizeSerial, peerActor, peerOf } from "../auth/identity.js";
 import { ERRORS, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import type { Logger } from "../logger.js";
+import { enforceAllowlist, type ListenerAllowlist, requireAllowedRole } from "../transport/allowlist.js";
 import { auditHandshakeFailures, mutualTlsOptions } from "../transport/tls.js";
 import type { RequestContext, Router } from "./route.js";
 
@@ -72,9 +73,10 @@ export function createApiServer(o: ApiServerOptions): Server {
     void screenConnection(app, socket, log);
   });
   auditHandshakeFailures(server, app, log);
+  const allowlist = enforceAllowlist(server, app, log, "api");
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
-    void handle(o, req, res).catch((e) => {
+    void handle(o, allowlist, req, res).catch((e) => {
       log.error("unhandled request failure", { error: String(e) });
       if (!res.headersSent) send(res, 500, { error: { code: "internal", message: "internal error", requestId: "" } });
     });
@@ -120,7 +122,7 @@ async function screenConnection(app: App, socket: TLSSocket, log: Logger): Promi
     .catch((e) => log.error("audit write failed", { error: String(e) }));
 }
 
-async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(o: ApiServerOptions, allowlist: ListenerAllowlist, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { app, router } = o;
   const requestId = randomUUID();
   const socket = req.socket as TLSSocket;
@@ -149,6 +151,7 @@ async function handle(o: ApiServerOptions, req: IncomingMessage, res: ServerResp
     if (route.auth === "cert") {
       if (!peer) throw new StrongroomError("unauthenticated");
       identity = await identify(app.store, peer, address, app.clock());
+      await requireAllowedRole(app, allowlist, identity, requestId);
     }
     if (app.barrier.sealed && !route.whileSealed) throw new StrongroomError("sealed");
     let body: unknown;

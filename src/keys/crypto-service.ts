@@ -6,6 +6,7 @@ import type { UseOperation } from "../auth/policy.js";
 import { type CipherMode, CiphertextFormatError, decryptBlob, encryptBlob, parseHeader } from "../crypto/ciphertext.js";
 import { keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
 import { fail, isStrongroomError, StrongroomError } from "../errors/registry.js";
+import { pciMode, refuseReserved } from "./export-import.js";
 import { canProcess, canProtect, type KeyRow, type ObjectRow } from "./key-model.js";
 import type { KeyService } from "./key-service.js";
 import { requireUsage } from "./usage.js";
@@ -104,6 +105,11 @@ export class CryptoService {
 
   async material(ctx: AuthCtx, name: string, version?: number) {
     return this.use(ctx, name, "material", "key.material", async (k, scope) => {
+      if (pciMode(this.keys))
+        fail("pci_cleartext_refused", {
+          detail: `export key '${name}' wrapped instead: POST /v1/keys/${name}/export (RSA or AES wrapping key)`,
+        });
+      refuseReserved(k.name);
       if (k.exportable !== 1) fail("forbidden", { detail: `key '${name}' is not exportable` });
       const o = await this.keys.findVersion(this.deps.store, k, version);
       scope.target.version = o.version;
@@ -237,10 +243,13 @@ export class CryptoService {
     return this.use(ctx, name, POLICY_OP[op], `key.${op}`, async (k, scope) => {
       const fn = this.core(op);
       const out: BatchResult<BatchOps[O][1]>[] = [];
+      const uses = new Map<number, number>();
       let failed = 0;
       for (const item of items) {
         try {
-          out.push(await fn(k, item, null));
+          const r = await fn(k, item, null);
+          uses.set(r.version, (uses.get(r.version) ?? 0) + 1);
+          out.push(r);
         } catch (e) {
           failed++;
           const err = isStrongroomError(e) ? e : new StrongroomError("decrypt_failed");
@@ -248,6 +257,7 @@ export class CryptoService {
         }
       }
       scope.detail = { batch: items.length, failed };
+      scope.uses = uses;
       return out;
     });
   }

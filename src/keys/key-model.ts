@@ -72,6 +72,8 @@ export interface VersionView {
   compromisedAt: string | null;
   destroyedAt: string | null;
   revocationReason: string | null;
+  /** "generated" here, or "imported" (BYOK import, KMIP Register/Import): kept in the attributes JSON as `origin`. */
+  origin: "generated" | "imported";
 }
 
 export interface KeyView {
@@ -102,7 +104,17 @@ export const versionView = (o: ObjectRow): VersionView => ({
   compromisedAt: o.compromised_at,
   destroyedAt: o.destroyed_at,
   revocationReason: o.revocation_reason,
+  origin: versionOrigin(o),
 });
+
+/** Where a version's material came from; KMIP-registered material (attribute `registered`) was imported too. */
+export function versionOrigin(o: ObjectRow): "generated" | "imported" {
+  const a = JSON.parse(o.attributes) as { origin?: string; registered?: boolean };
+  return a.origin === "imported" || (a.origin === undefined && a.registered === true) ? "imported" : "generated";
+}
+
+/** The server-held RSA key pair BYOK imports are wrapped under (reserved: never exported, never used otherwise). */
+export const IMPORT_KEY_NAME = "_import-wrapping-key";
 
 export function keyView(k: KeyRow, versions: ObjectRow[]): KeyView {
   const current = versions.find((v) => v.version === k.current_version);

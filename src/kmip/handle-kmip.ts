@@ -2,6 +2,7 @@
 import type { App } from "../app.js";
 import { audited, type OpScope } from "../audit/operation.js";
 import type { AuthCtx } from "../auth/identity.js";
+import { authorizeKmipOperation } from "../auth/policy.js";
 import { isStrongroomError, StrongroomError } from "../errors/registry.js";
 import { UndoJournal } from "../keys/object-service.js";
 import { TtlvError } from "./codec/errors.js";
@@ -107,6 +108,7 @@ export async function handleKmip(
       try {
         result.payload = await audited(app.audit, auth, `kmip.${kebab(opName)}`, {}, async (op: OpScope) => {
           if (!def) throw new StrongroomError("operation_not_supported", { operation: opName });
+          authorizeKmipOperation(auth.actor, def.name);
           const call: KmipCall = {
             app,
             auth,

@@ -6,6 +6,7 @@ import type { App } from "../app.js";
 import { type AuthCtx, identify, peerActor, peerOf } from "../auth/identity.js";
 import { isStrongroomError } from "../errors/registry.js";
 import type { Logger } from "../logger.js";
+import { enforceAllowlist, requireAllowedRole } from "../transport/allowlist.js";
 import { auditHandshakeFailures, mutualTlsOptions } from "../transport/tls.js";
 import { FrameError, FrameReader } from "./codec/frame-reader.js";
 import { handleKmip, type KmipLimits } from "./handle-kmip.js";
@@ -25,6 +26,7 @@ export function createKmipListener(o: KmipListenerOptions): Server {
   const server = createServer(mutualTlsOptions(o.tls, true));
 
   auditHandshakeFailures(server, app, log, "kmip: ");
+  const allow = enforceAllowlist(server, app, log, "kmip");
 
   server.on("secureConnection", (socket: TLSSocket) => {
     socket.setNoDelay(true);
@@ -56,6 +58,14 @@ export function createKmipListener(o: KmipListenerOptions): Server {
             reason: `kmip: ${isStrongroomError(e) ? e.code : "unauthenticated"}`,
           })
           .catch(() => undefined);
+        socket.destroy();
+        closed = true;
+        return;
+      }
+      try {
+        // The role's allowlist, like revocation, on every request; a refused role is never served on this connection.
+        await requireAllowedRole(app, allow, auth.actor, auth.requestId);
+      } catch {
         socket.destroy();
         closed = true;
         return;

@@ -127,6 +127,10 @@ export class CertificateService {
     deps.barrier.onUnseal(async () => {
       this.ca = null;
     });
+    // Sealing drops the unwrapped CA key with every other key.
+    deps.barrier.onSeal(() => {
+      this.ca = null;
+    });
   }
 
   /** Stores the CA private key wrapped under the current KEK, and its name (at init). */

@@ -132,6 +132,8 @@ const schemaV2 = (t: { bigint: string }): string[] => [
      PRIMARY KEY (object_id, principal, operation)
    )`,
   "CREATE INDEX key_usage_name ON key_usage (name, version)",
+  // KEK rotation counts and re-wraps the objects still on an old KEK.
+  "CREATE INDEX objects_kek ON objects (kek_id)",
 ];
 
 export const MIGRATIONS: Migration[] = [

@@ -4,6 +4,7 @@ import type { App } from "../app.js";
 import type { Actor } from "../audit/audit-log.js";
 import { peerActor } from "../auth/identity.js";
 import type { Logger } from "../logger.js";
+import { refusedByAllowlist } from "./allowlist.js";
 
 export interface TlsFiles {
   ca: string;
@@ -26,6 +27,7 @@ export function auditRefusal(app: App, log: Logger, actor: Actor, reason: string
 /** Audits every failed handshake on `server` (unknown CA, old protocol version, garbage). */
 export function auditHandshakeFailures(server: TlsServer, app: App, log: Logger, prefix = ""): void {
   server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
+    if (refusedByAllowlist(socket)) return;
     void auditRefusal(app, log, peerActor(null, socket.remoteAddress ?? null), `${prefix}${err.code ?? "handshake failed"}`);
   });
 }

@@ -5,9 +5,9 @@ import { isValidTimeZone } from "../../keys/rollover.js";
 import { type CommandSpec, optEnum, optInt, optList, optStr, reqStr } from "../command.js";
 import { CliError } from "../http-client.js";
 import { kv, Progress, print, printJson } from "../output.js";
-import { readPassphrase } from "../prompt.js";
+import { promptHidden, readPassphrase } from "../prompt.js";
 
-const SEALS = ["shamir", "passphrase", "file"] as const;
+const SEALS = ["shamir", "passphrase", "file", "pkcs11"] as const;
 const CA_KEYS = ["ec-p256", "rsa-3072"] as const;
 const HOST = /^[A-Za-z0-9*]([A-Za-z0-9.:*-]{0,252})$/;
 
@@ -19,7 +19,9 @@ function summary(r: InitResult): string {
       ? `shamir (${r.seal.threshold} of ${r.seal.shares} shares unseal)`
       : r.seal.type === "file"
         ? `file (development only; master key in ${r.seal.keyFile})`
-        : "passphrase (set STRONGROOM_PASSPHRASE for the server, or use strongroom unseal)";
+        : r.seal.type === "pkcs11"
+          ? `pkcs11 (key '${r.seal.pkcs11?.keyLabel}' on token '${r.seal.pkcs11?.tokenLabel}'${r.seal.pkcs11?.keyCreated ? ", created now" : ", existing"}; set STRONGROOM_PKCS11_PIN for the server)`
+          : "passphrase (set STRONGROOM_PASSPHRASE for the server, or use strongroom unseal)";
   out.push(kv({ config: r.config, api: r.api, seal, ca: r.ca, "server certificate": r.serverCert, profiles: r.profiles }).trimEnd());
   for (const [name, b] of Object.entries(r.bundles)) {
     out.push("", `Bundle ${name} (role ${b.role}, CN ${b.cn}, OU ${b.ou}):`);
@@ -56,10 +58,15 @@ export const initCommand: CommandSpec = {
   summary: "Create a new instance: master key seal, CA, server certificate, admin/auditor/app client bundles and profiles.",
   details:
     "The passphrase seal reads STRONGROOM_PASSPHRASE or asks twice on the terminal (at least 12 characters).\n" +
+    "The pkcs11 seal keeps the master key in an HSM as a non-extractable AES-256 key (created if missing);\n" +
+    "the token PIN comes from STRONGROOM_PKCS11_PIN or a prompt.\n" +
     "Shamir shares are printed once: hand them to custodians, Strongroom does not keep them.",
   options: {
     dir: { type: "string", arg: "DIR", help: "instance directory to create (required)" },
-    seal: { type: "string", arg: "TYPE", help: "shamir (default), passphrase, or file (development only)" },
+    seal: { type: "string", arg: "TYPE", help: "shamir (default), passphrase, pkcs11, or file (development only)" },
+    "pkcs11-module": { type: "string", arg: "PATH", help: "pkcs11: the PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so)" },
+    "pkcs11-token": { type: "string", arg: "LABEL", help: "pkcs11: the token label" },
+    "pkcs11-key-label": { type: "string", arg: "LABEL", help: "pkcs11: the master key's label (default strongroom-master)" },
     shares: { type: "string", arg: "N", help: "shamir: number of shares (default 5)" },
     threshold: { type: "string", arg: "M", help: "shamir: shares needed to unseal (default 3)" },
     host: { type: "string", arg: "NAMES", help: "comma-separated server names/IPs for its certificate (default localhost,127.0.0.1)" },
@@ -98,6 +105,18 @@ export const initCommand: CommandSpec = {
       timeZone: tz,
       node: optStr(v, "node"),
     };
+    const p11 = ["pkcs11-module", "pkcs11-token", "pkcs11-key-label"].filter((k) => optStr(v, k) !== undefined);
+    if (seal !== "pkcs11" && p11.length) throw new CliError(`--${p11[0]} applies only to --seal pkcs11`);
+    if (seal === "pkcs11") {
+      const pin = process.env.STRONGROOM_PKCS11_PIN || (process.stdin.isTTY ? await promptHidden("Token PIN: ") : "");
+      if (!pin) throw new CliError("no token PIN: set STRONGROOM_PKCS11_PIN or run on a terminal to be asked");
+      opts.pkcs11 = {
+        module: resolve(reqStr(v, "pkcs11-module")),
+        tokenLabel: reqStr(v, "pkcs11-token"),
+        keyLabel: optStr(v, "pkcs11-key-label") ?? "strongroom-master",
+        pin,
+      };
+    }
     if (seal === "passphrase") {
       opts.passphrase = await readPassphrase({ confirm: true });
       if (opts.passphrase.length < 12) throw new CliError("the passphrase must be at least 12 characters");

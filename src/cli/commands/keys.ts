@@ -56,7 +56,12 @@ const path = (name: string, rest = "") => `/v1/keys/${seg(name)}${rest}`;
 
 /** Human form of a key: metadata lines, then a table of its versions. */
 function showKey(k: KeyView): string {
-  const rotation = k.rotation.mode === "auto" ? `auto, every ${k.rotation.periodDays} days` : k.rotation.mode;
+  const rotation =
+    k.rotation.mode === "auto"
+      ? `auto, every ${k.rotation.periodDays} days`
+      : k.rotation.periodDays
+        ? `${k.rotation.mode}, cryptoperiod ${k.rotation.periodDays} days`
+        : k.rotation.mode;
   const head = kv({
     name: k.name,
     type: k.type,
@@ -89,7 +94,11 @@ function printKey(inv: Invocation, k: KeyView): void {
 
 const POLICY_OPTIONS: Record<string, OptSpec> = {
   rotation: { type: "string", arg: "MODE", help: "auto (every --period-days, at local midnight), manual, or none" },
-  "period-days": { type: "string", arg: "N", help: "cryptoperiod in days for auto rotation (implies --rotation auto)" },
+  "period-days": {
+    type: "string",
+    arg: "N",
+    help: "cryptoperiod in days: auto rotation period (implies --rotation auto); with --rotation manual, reported when exceeded",
+  },
   users: { type: "string", arg: "A,B", help: "CNs allowed to use the key (comma-separated; '' clears)" },
   groups: { type: "string", arg: "G,H", help: "OUs allowed to use the key (comma-separated; '' clears)" },
   operations: { type: "string", arg: "OPS", help: `allowed use operations (${USE_OPERATIONS.join(",")}; '' = all)` },
@@ -402,4 +411,130 @@ function readInput(file: string): Buffer {
   }
 }
 
-export const keyCommands: CommandSpec[] = [create, list, show, update, rotate, revoke, del, cancelDeletion, material, encrypt, decrypt];
+interface ExportReply {
+  name: string;
+  version: number;
+  type: string;
+  format: string;
+  scheme: string;
+  wrappingKey: { name: string; version: number; id: string } | { fingerprint: string; bits: number };
+  wrapped: string;
+}
+
+const exportKey: CommandSpec = {
+  path: ["keys", "export"],
+  summary: "Export a key wrapped under a named RSA/AES key on this server or an RSA public key from a file (never in clear).",
+  args: "NAME",
+  positionals: [1, 1],
+  details:
+    "RSA wrapping keys use rsa-aes-kwp (RSA-OAEP-SHA-256 of a fresh AES-256 key, then AES-KWP: PKCS#11 CKM_RSA_AES_KEY_WRAP);\n" +
+    "AES wrapping keys use aes-kwp (RFC 5649). To move a key to another Strongroom, give its `keys wrapping-key` PEM\n" +
+    "as --public-key and import the file there with `keys import NAME --type T --wrapped FILE`.",
+  options: {
+    "wrapping-key": { type: "string", arg: "NAME", help: "wrap under this RSA or AES key held by the server" },
+    "public-key": { type: "string", arg: "FILE", help: "wrap under the RSA public key (PEM, >= 2048 bits) in FILE" },
+    version: { type: "string", arg: "N", help: "version to export (default: the current one)" },
+    out: { type: "string", arg: "FILE", help: "write the wrapped bytes (binary) to FILE instead of printing base64" },
+  },
+  client: true,
+  async run(inv) {
+    const v = inv.values;
+    const named = optStr(v, "wrapping-key");
+    const pemFile = optStr(v, "public-key");
+    if ((named === undefined) === (pemFile === undefined)) throw new CliError("give exactly one of --wrapping-key NAME, --public-key FILE");
+    const wrappingKey = named !== undefined ? { name: named } : { publicKey: readInput(pemFile as string).toString("utf8") };
+    const body = { wrappingKey, version: optInt(v, "version", 1, 2 ** 31 - 1) };
+    const r = await inv.api().call<ExportReply>("POST", path(inv.positionals[0], "/export"), { body });
+    const out = optStr(v, "out");
+    if (out !== undefined) writeFileSync(out, Buffer.from(r.wrapped, "base64"), { mode: 0o600 });
+    const wk =
+      "name" in r.wrappingKey ? `${r.wrappingKey.name} v${r.wrappingKey.version}` : `public key sha256:${r.wrappingKey.fingerprint}`;
+    if (inv.json) printJson(out !== undefined ? { ...r, wrapped: undefined, out } : r);
+    else
+      print(
+        kv({
+          name: r.name,
+          version: r.version,
+          type: r.type,
+          format: r.format,
+          scheme: r.scheme,
+          "wrapping key": wk,
+          ...(out !== undefined ? { out } : { wrapped: r.wrapped }),
+        }),
+      );
+    return 0;
+  },
+};
+
+const importKey: CommandSpec = {
+  path: ["keys", "import"],
+  summary: "Import a key wrapped under this server's import key (`keys wrapping-key`), as a new key or a new version.",
+  args: "NAME",
+  positionals: [1, 1],
+  details: "FILE holds the rsa-aes-kwp blob as written by `keys export --out` (binary) or as base64 text.",
+  options: {
+    type: { type: "string", arg: "T", help: `key type: ${KEY_TYPES.join(", ")}` },
+    wrapped: { type: "string", arg: "FILE", help: "the wrapped key (binary or base64)" },
+    "new-version": { type: "boolean", help: "add the material as a new version of the existing key NAME (needs the rotate right)" },
+    "wrapping-key-id": { type: "string", arg: "ID", help: "the import key version it is wrapped under (default: current)" },
+    ...POLICY_OPTIONS,
+  },
+  client: true,
+  async run(inv) {
+    const v = inv.values;
+    const type = reqStr(v, "type");
+    optEnum(v, "type", KEY_TYPES);
+    const raw = readInput(reqStr(v, "wrapped"));
+    const text = raw.toString("latin1").replace(/\s+/g, "");
+    const wrapped = text.length >= 32 && B64.test(text) ? text : raw.toString("base64");
+    const settings = keySettings(v);
+    if (v["new-version"] === true && Object.keys(settings).length)
+      throw new CliError("--new-version takes no rotation, policy, description or export settings");
+    const body = {
+      name: inv.positionals[0],
+      type,
+      wrapped,
+      scheme: "rsa-aes-kwp",
+      ...(v["new-version"] === true ? { version: "new-version" } : {}),
+      ...(optStr(v, "wrapping-key-id") !== undefined ? { wrappingKeyId: optStr(v, "wrapping-key-id") } : {}),
+      ...settings,
+    };
+    printKey(inv, await inv.api().call<KeyView>("POST", "/v1/keys/import", { body }));
+    return 0;
+  },
+};
+
+const wrappingKey: CommandSpec = {
+  path: ["keys", "wrapping-key"],
+  summary: "Print this server's BYOK import key (PEM public key and key id); others wrap keys for `keys import` under it.",
+  options: { out: { type: "string", arg: "FILE", help: "also write the PEM to FILE" } },
+  client: true,
+  async run(inv) {
+    const r = await inv.api().call<{ keyId: string; fingerprint: string; publicKey: string }>("GET", "/v1/sys/wrapping-key");
+    const out = optStr(inv.values, "out");
+    if (out !== undefined) writeFileSync(out, r.publicKey);
+    if (inv.json) printJson(r);
+    else {
+      note(`key id ${r.keyId}, sha256:${r.fingerprint}`);
+      process.stdout.write(r.publicKey);
+    }
+    return 0;
+  },
+};
+
+export const keyCommands: CommandSpec[] = [
+  create,
+  list,
+  show,
+  update,
+  rotate,
+  revoke,
+  del,
+  cancelDeletion,
+  material,
+  encrypt,
+  decrypt,
+  exportKey,
+  importKey,
+  wrappingKey,
+];

@@ -1,4 +1,6 @@
 // REST resource /v1/approvals and /v1/sys/governance: dual control — pending requests, approve/deny, authorization windows, settings.
+import { audited } from "../../audit/operation.js";
+import { requireRole, SIGNED_IN_ROLES } from "../../auth/policy.js";
 import { route } from "../route.js";
 import { bool, enumOf, int, obj, opt, str } from "../schema.js";
 import { authCtx } from "./common.js";
@@ -58,7 +60,8 @@ export const approvalRoutes = [
     auth: "cert",
     action: "governance.read",
     async handler(ctx) {
-      await ctx.app.audit.record({ actor: authCtx(ctx).actor, action: "governance.read", outcome: "success", requestId: ctx.requestId });
+      const c = authCtx(ctx);
+      await audited(ctx.app.audit, c, "governance.read", {}, async () => requireRole(c.actor, SIGNED_IN_ROLES, "read governance settings"));
       return { body: ctx.app.governance.current() };
     },
   }),

@@ -14,7 +14,9 @@ const rotation = obj({
     ["auto", "manual", "none"],
     "auto: rollover every periodDays at local midnight; manual: only on request; none: rotate refused",
   ),
-  periodDays: opt(int({ min: 1, max: 3650, description: "cryptoperiod in days (mode auto)" })),
+  periodDays: opt(
+    int({ min: 1, max: 3650, description: "cryptoperiod in days (auto: rollover period; manual: reported as overdue when exceeded)" }),
+  ),
 });
 const policy = obj({
   users: opt(arr(principal, { max: 256, description: "CNs allowed to use the key" })),
@@ -25,7 +27,7 @@ const policy = obj({
 function checkRotation(r: Rotation | undefined): Rotation | undefined {
   if (!r) return r;
   if (r.mode === "auto" && r.periodDays === undefined) fail("validation", { detail: "rotation.periodDays: is required for mode auto" });
-  if (r.mode !== "auto" && r.periodDays !== undefined) fail("validation", { detail: "rotation.periodDays: only applies to mode auto" });
+  if (r.mode === "none" && r.periodDays !== undefined) fail("validation", { detail: "rotation.periodDays: does not apply to mode none" });
   return r;
 }
 

@@ -1,6 +1,7 @@
 // KMIP Get: the object in the requested Key Format Type, optionally wrapped by a server-held AES or RSA key.
 import { constants, createCipheriv, createPublicKey, publicEncrypt } from "node:crypto";
 import { fail } from "../../errors/registry.js";
+import { pciMode, refuseReserved } from "../../keys/export-import.js";
 import type { ObjectRow } from "../../keys/key-model.js";
 import type { ObjectAttributes } from "../../keys/key-service.js";
 import { requireUsage } from "../../keys/usage.js";
@@ -10,6 +11,9 @@ import { bytes, enm, find, ItemType, type StructureItem, struct, Tag, type TtlvI
 import { type KmipCall, type KmipOperation, targetId } from "../operation.js";
 import { OBJECT_TAGS, uidItem } from "./common.js";
 import { encodeMaterial, keyBlock, storedFormat } from "./key-material.js";
+
+/** Objects whose value is secret: in PCI mode it never leaves or enters in clear text. */
+export const SECRET_OBJECTS: ReadonlySet<string> = new Set(["SymmetricKey", "PrivateKey", "SecretData", "OpaqueObject"]);
 
 /** Wraps `plain` (TTLV-encoded Key Material is not used: KMIP wraps the key bytes) under a server-held key. */
 async function wrap(c: KmipCall, spec: TtlvItem, plain: Buffer): Promise<{ wrapped: Buffer; data: StructureItem }> {
@@ -95,6 +99,14 @@ export const get: KmipOperation = {
     // Extractable false: the server does not release the object value at all (KMIP 1.4+ Extractable).
     if (key.exportable !== 1 || getStored(stored, "Extractable")[0]?.value === false) fail("not_extractable", { id });
     const spec = find(c.payload, Tag.KeyWrappingSpecification);
+    if (obj.object_type !== "PublicKey") refuseReserved(key.name);
+    // PCI mode: the value of a secret object leaves only wrapped (public keys and certificates are not secret;
+    // opaque objects cannot be wrapped by Get, so they do not leave at all).
+    if (pciMode(c.app.keys) && SECRET_OBJECTS.has(obj.object_type) && (!spec || obj.object_type === "OpaqueObject")) {
+      fail("pci_cleartext_refused", {
+        detail: "send Get with a Key Wrapping Specification naming an AES or RSA wrapping key, or use POST /v1/keys/{name}/export",
+      });
+    }
     // Sensitive: "If True then the server SHALL prevent the object value being retrieved (via the Get operation)
     // unless it is wrapped by another key".
     if (!spec && getStored(stored, "Sensitive")[0]?.value === true) fail("sensitive", { id });

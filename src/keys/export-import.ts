@@ -1,0 +1,490 @@
+// Wrapped key export and BYOK import: RSA-AES key wrap (PKCS#11 CKM_RSA_AES_KEY_WRAP), AES-KWP, the server's import key, PCI mode.
+import {
+  constants,
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  privateDecrypt,
+  publicEncrypt,
+  randomBytes,
+  randomUUID,
+} from "node:crypto";
+import { audited } from "../audit/operation.js";
+import { type AuthCtx, SYSTEM_ACTOR } from "../auth/identity.js";
+import { type KeyPolicy, requireRole } from "../auth/policy.js";
+import { type KeyType, keyBits, keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
+import { fail } from "../errors/registry.js";
+import { canProcess, canProtect, IMPORT_KEY_NAME, type KeyRow, type KeyView, keyView, type ObjectRow, type Rotation } from "./key-model.js";
+import type { KeyService } from "./key-service.js";
+import type { ObjectService } from "./object-service.js";
+import { requireUsage, USAGE } from "./usage.js";
+
+/** `rsa-aes-kwp`: RSA-OAEP(SHA-256, MGF1-SHA-256) of a fresh AES-256 key ‖ AES-KWP of the target. `aes-kwp`: AES-KWP only. */
+export const WRAP_SCHEMES = ["rsa-aes-kwp", "aes-kwp"] as const;
+export type WrapScheme = (typeof WRAP_SCHEMES)[number];
+
+/** RFC 5649 §3: the alternative initial value of AES Key Wrap with Padding. */
+const KWP_IV = Buffer.from("A65959A6", "hex");
+/** Smallest RSA modulus accepted for wrapping (NIST SP 800-131A: 112-bit security). */
+const MIN_RSA_BITS = 2048;
+/** Marks the server's import key in its version attributes (with the reserved name and the system owner). */
+const RESERVED = "byok-import";
+
+const kwpAlg = (kek: Buffer) => `id-aes${kek.length * 8}-wrap-pad` as "id-aes256-wrap-pad";
+
+/** AES Key Wrap with Padding (RFC 5649) of `plain` under `kek` (16, 24 or 32 bytes). */
+export function kwpWrap(kek: Buffer, plain: Buffer): Buffer {
+  const c = createCipheriv(kwpAlg(kek), kek, KWP_IV);
+  return Buffer.concat([c.update(plain), c.final()]);
+}
+
+/** Inverse of kwpWrap; throws when the integrity check fails (wrong key or altered ciphertext). */
+export function kwpUnwrap(kek: Buffer, wrapped: Buffer): Buffer {
+  const d = createDecipheriv(kwpAlg(kek), kek, KWP_IV);
+  return Buffer.concat([d.update(wrapped), d.final()]);
+}
+
+/** CKM_RSA_AES_KEY_WRAP: a random AES-256 key wraps `plain` (KWP) and is itself RSA-OAEP-SHA-256 encrypted; RSA part first. */
+export function rsaAesWrap(pub: KeyObject, plain: Buffer): Buffer {
+  const ephemeral = randomBytes(32);
+  try {
+    const head = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, ephemeral);
+    return Buffer.concat([head, kwpWrap(ephemeral, plain)]);
+  } finally {
+    ephemeral.fill(0);
+  }
+}
+
+/**
+ * Inverse of rsaAesWrap. Every failure — wrong length, OAEP decoding, KWP integrity — ends in the same
+ * KWP failure (an OAEP failure continues with a random AES key), so a caller cannot tell which part was
+ * wrong: no padding oracle on the import key.
+ */
+export function rsaAesUnwrap(priv: KeyObject, blob: Buffer): Buffer {
+  const modulus = (priv.asymmetricKeyDetails?.modulusLength ?? 0) / 8;
+  if (blob.length < modulus + 16 || (blob.length - modulus) % 8 !== 0) throw new Error("wrapped key has the wrong length");
+  let aes: Buffer;
+  try {
+    aes = privateDecrypt({ key: priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, blob.subarray(0, modulus));
+    if (![16, 24, 32].includes(aes.length)) aes = randomBytes(32);
+  } catch {
+    aes = randomBytes(32);
+  }
+  try {
+    return kwpUnwrap(aes, blob.subarray(modulus));
+  } finally {
+    aes.fill(0);
+  }
+}
+
+/** SHA-256 of a public key's SubjectPublicKeyInfo DER, hex. */
+export const spkiFingerprint = (pub: KeyObject): string =>
+  createHash("sha256")
+    .update(pub.export({ type: "spki", format: "der" }))
+    .digest("hex");
+
+/** Whether PCI mode is on (no clear-text key material leaves or enters; stored governance settings win over the file). */
+export const pciMode = (keys: KeyService): boolean => keys.deps.governance?.current().pciMode ?? false;
+
+/** Refuses the server's reserved import key for anything that would reveal or use its private half. */
+export function refuseReserved(name: string): void {
+  if (name === IMPORT_KEY_NAME)
+    fail("forbidden", { detail: `'${IMPORT_KEY_NAME}' is the server's import key: its private half never leaves` });
+}
+
+/**
+ * KMIP Extractable set to false (by a KMIP client): the value must not leave even wrapped. Stored as a
+ * base64 TTLV Boolean (tag, type 0x06, length 8, 8-byte value); read here without the KMIP codec.
+ */
+function kmipNotExtractable(o: ObjectRow): boolean {
+  const v = (JSON.parse(o.attributes) as { kmip?: Record<string, string[]> }).kmip?.Extractable?.[0];
+  if (!v) return false;
+  const b = Buffer.from(v, "base64");
+  return b.length === 16 && b[3] === 0x06 && b.readBigUInt64BE(8) === 0n;
+}
+
+export type WrappingKeyRef = { name: string; version?: number } | { publicKey: string };
+
+/** POST /v1/keys/{name}/export. JSON-safe, so a dual-control approval can store and replay it. */
+export interface ExportArgs {
+  name: string;
+  version?: number;
+  wrappingKey: WrappingKeyRef;
+  scheme?: WrapScheme;
+}
+
+export interface ExportResult {
+  name: string;
+  version: number;
+  type: string;
+  /** What was wrapped: raw key bytes, or PKCS#8 DER for private keys. */
+  format: "raw" | "pkcs8";
+  scheme: WrapScheme;
+  wrappingKey: { name: string; version: number; id: string } | { fingerprint: string; bits: number };
+  /** base64 */
+  wrapped: string;
+}
+
+/** POST /v1/keys/import. JSON-safe (base64 strings), so a dual-control approval can store and replay it. */
+export interface ImportArgs {
+  name: string;
+  type: KeyType;
+  /** base64 of rsaAesWrap(import key, material) */
+  wrapped?: string;
+  scheme?: "rsa-aes-kwp";
+  /** The import key version the material is wrapped under (`keyId` of GET /v1/sys/wrapping-key; default: current). */
+  wrappingKeyId?: string;
+  /** base64 clear-text material (refused in PCI mode). */
+  material?: string;
+  /** new-key (default): create `name`; new-version: add a version to the existing key `name` (a rotation). */
+  version?: "new-key" | "new-version";
+  description?: string;
+  policy?: Partial<KeyPolicy>;
+  rotation?: Rotation;
+  exportable?: boolean;
+}
+
+export interface WrappingKeyView {
+  keyId: string;
+  name: string;
+  version: number;
+  algorithm: "rsa-4096";
+  scheme: "rsa-aes-kwp";
+  /** PEM SubjectPublicKeyInfo */
+  publicKey: string;
+  fingerprint: string;
+  createdAt: string;
+}
+
+export interface TransferDeps {
+  keys: KeyService;
+  objects: ObjectService;
+}
+
+/** Material checked against a key type: canonical secret (raw, or re-encoded PKCS#8) and the SPKI of a private key. */
+export function checkMaterial(type: KeyType, material: Buffer): { secret: Buffer; publicKey: Buffer | null } {
+  const bad = (detail: string): never => fail("invalid_key_material", { type, detail });
+  const fam = keyFamily(type);
+  if (fam === "aes" || fam === "hmac") {
+    const want = keyBits(type) / 8;
+    if (material.length !== want) bad(`expected ${want} raw bytes, got ${material.length}`);
+    return { secret: Buffer.from(material), publicKey: null };
+  }
+  let k: KeyObject;
+  try {
+    k = createPrivateKey({ key: material, format: "der", type: "pkcs8" });
+  } catch {
+    return bad("expected a PKCS#8 DER private key");
+  }
+  if (fam === "rsa") {
+    if (k.asymmetricKeyType !== "rsa") bad(`a PKCS#8 ${k.asymmetricKeyType} key is not an RSA key`);
+    const bits = k.asymmetricKeyDetails?.modulusLength;
+    if (bits !== keyBits(type)) bad(`the RSA modulus has ${bits} bits`);
+  } else {
+    const curve = { "ec-p256": "prime256v1", "ec-p384": "secp384r1" }[type as string];
+    if (k.asymmetricKeyType !== "ec") bad(`a PKCS#8 ${k.asymmetricKeyType} key is not an EC key`);
+    if (k.asymmetricKeyDetails?.namedCurve !== curve) bad(`the key is on curve ${k.asymmetricKeyDetails?.namedCurve}`);
+  }
+  return { secret: k.export({ type: "pkcs8", format: "der" }), publicKey: createPublicKey(k).export({ type: "spki", format: "der" }) };
+}
+
+const HOW_TO_IMPORT =
+  "wrap the material under the key from GET /v1/sys/wrapping-key (RSA-OAEP-SHA-256 + AES-KWP) and send it as `wrapped` with scheme rsa-aes-kwp";
+
+export class TransferService {
+  private creating: Promise<void> | null = null;
+
+  constructor(private readonly d: TransferDeps) {}
+
+  private get deps() {
+    return this.d.keys.deps;
+  }
+
+  private get keys() {
+    return this.d.keys;
+  }
+
+  private dualControl(): boolean {
+    return this.deps.governance?.current().dualControl ?? false;
+  }
+
+  // ---- export ----
+
+  /**
+   * Exports one version wrapped under a named RSA or AES key held here, or under a caller-supplied RSA public
+   * key. Clients need the key's `material` right; admins (who never see material) may export only while dual
+   * control is on, so that a wrapped export by an admin is a two-person key ceremony.
+   */
+  /** Protected by dual control; the caller's right is checked before a request can wait for approval. */
+  async exportKey(ctx: AuthCtx, args: ExportArgs): Promise<ExportResult> {
+    await this.keys.preauthorize(ctx, args.name, ctx.actor.role === "admin" ? "read" : "material");
+    return this.keys.protect(ctx, "key.export", args, args.name, () => this.doExport(ctx, args));
+  }
+
+  private doExport(ctx: AuthCtx, args: ExportArgs): Promise<ExportResult> {
+    return audited(this.deps.audit, ctx, "key.export", { name: args.name, version: args.version ?? null }, async (op) => {
+      const k = await this.keys.findKey(this.deps.store, args.name);
+      if (ctx.actor.role === "admin") {
+        this.keys.authorize(ctx.actor, "read", k);
+        if (!this.dualControl())
+          fail("forbidden", {
+            detail: "admins may export keys (wrapped) only while dual control is on, so that a second admin approves the ceremony",
+          });
+      } else this.keys.authorize(ctx.actor, "material", k);
+      refuseReserved(k.name);
+      if (k.exportable !== 1) fail("not_extractable", { id: k.name });
+      if (k.destroyed_at) fail("invalid_state", { detail: `key '${k.name}' is destroyed` });
+      if (k.deletion_at) fail("invalid_state", { detail: `key '${k.name}' is scheduled for destruction` });
+      const o = await this.keys.findVersion(this.deps.store, k, args.version);
+      op.target.version = o.version;
+      if (!["SymmetricKey", "PrivateKey", "SecretData"].includes(o.object_type))
+        fail("wrong_key_type", { name: k.name, type: k.type, operation: "export" });
+      if (o.state === "Pre-Active") fail("invalid_state", { detail: `version ${o.version} of '${k.name}' is Pre-Active` });
+      if (kmipNotExtractable(o)) fail("not_extractable", { id: o.id });
+      const wrapper = await this.wrapper(ctx, k, args);
+      const u = this.keys.unwrapped(o);
+      const wrapped = wrapper.wrap(u.secret);
+      const format = u.privateKey ? ("pkcs8" as const) : ("raw" as const);
+      op.detail = { scheme: wrapper.scheme, format, wrappingKey: wrapper.audit };
+      // KMIP Fresh: the value was served (wrapped) to a client.
+      if (!(JSON.parse(o.attributes) as { served?: boolean }).served) await this.d.objects.markServed(op, o.id);
+      return {
+        name: k.name,
+        version: o.version,
+        type: k.type,
+        format,
+        scheme: wrapper.scheme,
+        wrappingKey: wrapper.ref,
+        wrapped: wrapped.toString("base64"),
+      };
+    });
+  }
+
+  /** Resolves the wrapping key of an export: what to call it in the reply and the audit event, and how to wrap. */
+  private async wrapper(ctx: AuthCtx, target: KeyRow, args: ExportArgs) {
+    const ref = args.wrappingKey;
+    if ("publicKey" in ref) {
+      let pub: KeyObject;
+      try {
+        pub = createPublicKey(ref.publicKey);
+      } catch {
+        return fail("validation", { detail: "wrappingKey.publicKey: not a PEM public key (SubjectPublicKeyInfo or PKCS#1)" });
+      }
+      const bits = pub.asymmetricKeyDetails?.modulusLength ?? 0;
+      if (pub.asymmetricKeyType !== "rsa") fail("validation", { detail: "wrappingKey.publicKey: must be an RSA public key" });
+      if (bits < MIN_RSA_BITS)
+        fail("validation", { detail: `wrappingKey.publicKey: RSA keys need at least ${MIN_RSA_BITS} bits (got ${bits})` });
+      if (args.scheme && args.scheme !== "rsa-aes-kwp") fail("validation", { detail: "scheme: an RSA public key wraps with rsa-aes-kwp" });
+      const fingerprint = spkiFingerprint(pub);
+      return {
+        scheme: "rsa-aes-kwp" as const,
+        ref: { fingerprint, bits },
+        audit: `public-key sha256:${fingerprint}`,
+        wrap: (plain: Buffer) => rsaAesWrap(pub, plain),
+      };
+    }
+    if (ref.name === target.name) fail("validation", { detail: "wrappingKey: a key cannot be wrapped under itself" });
+    const wk = await this.keys.findKey(this.deps.store, ref.name);
+    // The wrapping key is used, not revealed: a client needs its encrypt right (as for a KMIP Get with wrapping).
+    this.keys.authorize(ctx.actor, ctx.actor.role === "admin" ? "read" : "encrypt", wk);
+    const fam = keyFamily(wk.type);
+    if (fam !== "rsa" && fam !== "aes") fail("wrong_key_type", { name: wk.name, type: wk.type, operation: "wrap (use an RSA or AES key)" });
+    if (wk.destroyed_at || wk.deletion_at)
+      fail("invalid_state", { detail: `wrapping key '${wk.name}' is destroyed or scheduled for destruction` });
+    const wo = await this.keys.findVersion(this.deps.store, wk, ref.version);
+    if (!canProtect(wo.state)) fail("invalid_state", { detail: `version ${wo.version} of wrapping key '${wk.name}' is ${wo.state}` });
+    requireUsage(wo.usage_mask, "WrapKey", `version ${wo.version} of wrapping key '${wk.name}'`);
+    const named = { name: wk.name, version: wo.version, id: wo.id };
+    const audit = `${wk.name}@${wo.version}`;
+    if (fam === "rsa" && wo.public_key) {
+      if (args.scheme && args.scheme !== "rsa-aes-kwp")
+        fail("validation", { detail: "scheme: an RSA wrapping key wraps with rsa-aes-kwp" });
+      const pub = publicKeyFromDer(wo.public_key);
+      return { scheme: "rsa-aes-kwp" as const, ref: named, audit, wrap: (plain: Buffer) => rsaAesWrap(pub, plain) };
+    }
+    if (fam === "aes") {
+      if (args.scheme && args.scheme !== "aes-kwp") fail("validation", { detail: "scheme: an AES wrapping key wraps with aes-kwp" });
+      const kek = this.keys.unwrapped(wo).secret;
+      return { scheme: "aes-kwp" as const, ref: named, audit, wrap: (plain: Buffer) => kwpWrap(kek, plain) };
+    }
+    return fail("wrong_key_type", { name: wk.name, type: wk.type, operation: "wrap (use an RSA or AES key)" });
+  }
+
+  // ---- the import key ----
+
+  /** GET /v1/sys/wrapping-key: the public half of the server's RSA-4096 import key (created at first use). */
+  async wrappingKey(ctx: AuthCtx): Promise<WrappingKeyView> {
+    return audited(this.deps.audit, ctx, "sys.wrapping-key", { name: IMPORT_KEY_NAME }, async (op) => {
+      requireRole(ctx.actor, ["admin", "client"], "fetch the import wrapping key");
+      const o = await this.importKeyVersion();
+      op.target.version = o.version;
+      const pub = publicKeyFromDer(o.public_key as Buffer);
+      return {
+        keyId: o.id,
+        name: IMPORT_KEY_NAME,
+        version: o.version,
+        algorithm: "rsa-4096",
+        scheme: "rsa-aes-kwp",
+        publicKey: pub.export({ type: "spki", format: "pem" }) as string,
+        fingerprint: spkiFingerprint(pub),
+        createdAt: o.created_at,
+      };
+    });
+  }
+
+  /** The import key's version `id` (default: current), creating the key pair if there is none yet. */
+  private async importKeyVersion(id?: string): Promise<ObjectRow> {
+    if (!(await this.deps.store.get("SELECT name FROM keys WHERE name = $1", [IMPORT_KEY_NAME]))) {
+      this.creating ??= this.createImportKey().finally(() => {
+        this.creating = null;
+      });
+      await this.creating;
+    }
+    const key = await this.keys.findKey(this.deps.store, IMPORT_KEY_NAME);
+    const versions = await this.keys.findVersions(this.deps.store, IMPORT_KEY_NAME);
+    const o = id === undefined ? versions.find((v) => v.version === key.current_version) : versions.find((v) => v.id === id);
+    if (!o) return fail("validation", { detail: `wrappingKeyId: '${String(id).slice(0, 64)}' is not a version of the import key` });
+    // A key of that name that the server did not create itself (e.g. registered over KMIP first) is never used.
+    const reserved = (JSON.parse(o.attributes) as { reserved?: string }).reserved === RESERVED;
+    if (key.owner !== SYSTEM_ACTOR.cn || !reserved || !o.public_key)
+      fail("invalid_state", { detail: `the key named '${IMPORT_KEY_NAME}' is not this server's import key; remove it` });
+    if (!canProcess(o.state)) fail("invalid_state", { detail: `version ${o.version} of the import key is ${o.state}` });
+    return o;
+  }
+
+  private async createImportKey(): Promise<void> {
+    const ctx = { actor: SYSTEM_ACTOR, requestId: `sys-${randomUUID()}` };
+    await audited(this.deps.audit, ctx, "key.create", { name: IMPORT_KEY_NAME, version: 1 }, async (op) => {
+      op.detail = { type: "rsa-4096", reserved: RESERVED };
+      const p = await this.keys.prepareVersion("rsa-4096");
+      const now = this.deps.clock().toISOString();
+      await op.commit(this.deps.store, async (tx) => {
+        if (await tx.get("SELECT name FROM keys WHERE name = $1", [IMPORT_KEY_NAME])) return;
+        await this.keys.insertKey(
+          tx,
+          SYSTEM_ACTOR.cn as string,
+          {
+            name: IMPORT_KEY_NAME,
+            type: "rsa-4096",
+            rotation: { mode: "none" },
+            // Only the system owner is listed: no client may use or read it.
+            policy: { users: [SYSTEM_ACTOR.cn as string], groups: [], operations: [] },
+            exportable: false,
+            description: "BYOK import key (reserved): wrap keys for POST /v1/keys/import under its public half",
+          },
+          p,
+          now,
+          {
+            usageMask: USAGE.UnwrapKey,
+            publicUsageMask: USAGE.WrapKey | USAGE.Encrypt,
+            attributes: { origin: "generated", reserved: RESERVED },
+          },
+        );
+      });
+    });
+  }
+
+  // ---- import ----
+
+  /**
+   * Imports key material — wrapped under the import key (rsa-aes-kwp), or in clear text when PCI mode is off —
+   * as a new key (the caller becomes its owner) or as a new version of an existing key (needs the rotate right).
+   */
+  /** Protected by dual control; the caller's right is checked before a request can wait for approval. */
+  async importKey(ctx: AuthCtx, args: ImportArgs): Promise<KeyView> {
+    if ((args.version ?? "new-key") === "new-version") await this.keys.preauthorize(ctx, args.name, "rotate");
+    else if (ctx.actor.role !== "admin" && ctx.actor.role !== "client")
+      fail("forbidden", { detail: `role ${ctx.actor.role} may not import keys` });
+    return this.keys.protect(ctx, "key.import", args, args.name, () => this.doImport(ctx, args));
+  }
+
+  private doImport(ctx: AuthCtx, args: ImportArgs): Promise<KeyView> {
+    const mode = args.version ?? "new-key";
+    return audited(this.deps.audit, ctx, "key.import", { name: args.name }, async (op) => {
+      op.detail = { type: args.type, mode, scheme: args.wrapped !== undefined ? (args.scheme ?? null) : "clear" };
+      if ((args.wrapped === undefined) === (args.material === undefined))
+        fail("validation", { detail: "give exactly one of wrapped, material" });
+      if (args.material !== undefined) {
+        if (pciMode(this.keys)) fail("pci_cleartext_refused", { detail: HOW_TO_IMPORT });
+        if (args.scheme !== undefined || args.wrappingKeyId !== undefined)
+          fail("validation", { detail: "scheme and wrappingKeyId apply to wrapped material only" });
+      } else if (args.scheme !== "rsa-aes-kwp") fail("validation", { detail: "scheme: wrapped material needs scheme rsa-aes-kwp" });
+      if (args.name === IMPORT_KEY_NAME) refuseReserved(args.name);
+      let existing: KeyRow | null = null;
+      if (mode === "new-key") {
+        if (ctx.actor.role !== "admin" && ctx.actor.role !== "client")
+          fail("forbidden", { detail: `role ${ctx.actor.role} may not create keys` });
+        const r = args.rotation;
+        if (r?.mode === "auto" && r.periodDays === undefined)
+          fail("validation", { detail: "rotation.periodDays: is required for mode auto" });
+        if (r && r.mode !== "auto" && r.periodDays !== undefined)
+          fail("validation", { detail: "rotation.periodDays: only applies to mode auto" });
+        if (await this.deps.store.get("SELECT name FROM keys WHERE name = $1", [args.name])) fail("key_exists", { name: args.name });
+      } else {
+        for (const f of ["description", "policy", "rotation", "exportable"] as const)
+          if (args[f] !== undefined) fail("validation", { detail: `${f}: only applies to version new-key` });
+        existing = await this.keys.findKey(this.deps.store, args.name);
+        this.keys.authorize(ctx.actor, "rotate", existing);
+        if (existing.type !== args.type) fail("validation", { detail: `type: key '${args.name}' is ${existing.type}, not ${args.type}` });
+        if ((JSON.parse(existing.rotation) as Rotation).mode === "none") fail("rotation_disabled", { name: args.name });
+      }
+      let plain: Buffer;
+      if (args.wrapped !== undefined) {
+        const ik = await this.importKeyVersion(args.wrappingKeyId);
+        requireUsage(ik.usage_mask, "UnwrapKey", "the import key");
+        op.detail = { ...op.detail, wrappingKeyId: ik.id };
+        const priv = this.keys.unwrapped(ik).privateKey;
+        if (!priv) return fail("invalid_state", { detail: "the import key has no private key" });
+        try {
+          plain = rsaAesUnwrap(priv, Buffer.from(args.wrapped, "base64"));
+        } catch {
+          return fail("unwrap_failed", {
+            detail: `it was not wrapped with rsa-aes-kwp under import key ${ik.id} (GET /v1/sys/wrapping-key), or it was altered`,
+          });
+        }
+      } else plain = Buffer.from(args.material as string, "base64");
+      let checked: { secret: Buffer; publicKey: Buffer | null };
+      try {
+        checked = checkMaterial(args.type, plain);
+      } finally {
+        plain.fill(0);
+      }
+      let p: ReturnType<KeyService["prepareMaterial"]>;
+      try {
+        p = this.keys.prepareMaterial(checked.secret, checked.publicKey);
+      } finally {
+        checked.secret.fill(0);
+      }
+      const attributes = { origin: "imported", registered: true };
+      const now = this.deps.clock().toISOString();
+      await op.commit(this.deps.store, async (tx) => {
+        if (mode === "new-key") {
+          op.target.version = 1;
+          await this.keys.insertKey(
+            tx,
+            ctx.actor.cn,
+            {
+              name: args.name,
+              type: args.type,
+              rotation: args.rotation,
+              policy: args.policy,
+              description: args.description,
+              exportable: args.exportable,
+            },
+            p,
+            now,
+            { attributes },
+          );
+          return;
+        }
+        const fresh = await this.keys.findKey(tx, args.name);
+        if (fresh.current_version !== existing?.current_version) fail("invalid_state", { detail: "key changed concurrently; retry" });
+        op.target.version = await this.keys.rotateIn(tx, fresh, p, now, { attributes });
+      });
+      return keyView(await this.keys.findKey(this.deps.store, args.name), await this.keys.findVersions(this.deps.store, args.name));
+    });
+  }
+}
