@@ -174,19 +174,43 @@ describe("PCI mode, wrapped export and BYOK import", () => {
       const [x] = await kmip.call([2, 1], [["Export", [uid(id)]]]);
       assert.equal(x.reason, Enum.ResultReason.PermissionDenied);
       assert.match(x.message ?? "", /PCI mode/);
-      // Wrapped Get is allowed: AES Key Wrap with Padding under another AES key.
-      await ok(p.as.app, "POST", "/v1/keys", { name: "pci-kek", type: "aes-256" }, 201);
-      const kek = (await ok(p.as.app, "GET", "/v1/keys/pci-kek")).versions[0].id as string;
-      const spec = struct(
-        Tag.KeyWrappingSpecification,
-        enm(Tag.WrappingMethod, Enum.WrappingMethod.Encrypt),
+      const specFor = (kek: string) =>
         struct(
-          Tag.EncryptionKeyInformation,
-          uid(kek),
-          struct(Tag.CryptographicParameters, enm(Tag.BlockCipherMode, Enum.BlockCipherMode.AESKeyWrapPadding)),
+          Tag.KeyWrappingSpecification,
+          enm(Tag.WrappingMethod, Enum.WrappingMethod.Encrypt),
+          struct(
+            Tag.EncryptionKeyInformation,
+            uid(kek),
+            struct(Tag.CryptographicParameters, enm(Tag.BlockCipherMode, Enum.BlockCipherMode.AESKeyWrapPadding)),
+          ),
+        );
+      // A wrapping key that may also Decrypt (every REST AES key) is refused: its users could unwrap the
+      // key right here with a KMIP Decrypt in a key-wrap mode.
+      await ok(p.as.app, "POST", "/v1/keys", { name: "pci-kek-decrypts", type: "aes-256" }, 201);
+      const weak = (await ok(p.as.app, "GET", "/v1/keys/pci-kek-decrypts")).versions[0].id as string;
+      const [refused] = await kmip.call([1, 4], [["Get", [uid(id), specFor(weak)]]]);
+      assert.equal(refused.reason, Enum.ResultReason.PermissionDenied);
+      assert.match(refused.message ?? "", /can also Decrypt/);
+      const exported = await p.as.app.call("POST", "/v1/keys/pci-aes/export", { wrappingKey: { name: "pci-kek-decrypts" } });
+      assert.equal(exported.status, 403);
+      assert.equal(exported.body.error.code, "pci_cleartext_refused");
+      // A key-encrypting key with Wrap/Unwrap Key usage only (made over KMIP) may wrap: AES Key Wrap with Padding.
+      const kekObj = await kmip.ok([1, 4], "Create", [
+        enm(Tag.ObjectType, Enum.ObjectType.SymmetricKey),
+        struct(
+          Tag.TemplateAttribute,
+          struct(
+            Tag.Attribute,
+            text(Tag.AttributeName, "Cryptographic Algorithm"),
+            enm(Tag.AttributeValue, Enum.CryptographicAlgorithm.AES),
+          ),
+          struct(Tag.Attribute, text(Tag.AttributeName, "Cryptographic Length"), int(Tag.AttributeValue, 256)),
+          struct(Tag.Attribute, text(Tag.AttributeName, "Cryptographic Usage Mask"), int(Tag.AttributeValue, 0x30)),
         ),
-      );
-      const got = await kmip.ok([1, 4], "Get", [uid(id), spec]);
+      ]);
+      const kek = String(find(kekObj, Tag.UniqueIdentifier)?.value);
+      await kmip.ok([1, 4], "Activate", [uid(kek)]);
+      const got = await kmip.ok([1, 4], "Get", [uid(id), specFor(kek)]);
       const block = find(find(got, Tag.SymmetricKey) as TtlvItem, Tag.KeyBlock) as TtlvItem;
       assert.ok(find(block, Tag.KeyWrappingData));
       assert.equal((find(block, Tag.KeyValue) as TtlvItem & { value: Buffer }).value.length, 40);

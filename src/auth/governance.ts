@@ -196,6 +196,13 @@ export class GovernanceService {
     let result: unknown;
     try {
       if (!exec) throw new StrongroomError("internal", { requestId: ctx.requestId });
+      // The requester's certificate must still be valid when the request finally runs.
+      const cert = await this.deps.store.get<{ status: string; not_after: string }>(
+        "SELECT status, not_after FROM certificates WHERE serial = $1",
+        [requester.serial],
+      );
+      if (!cert || cert.status !== "valid") throw new StrongroomError("cert_revoked");
+      if (new Date(cert.not_after) < this.deps.clock()) throw new StrongroomError("cert_expired");
       result = await exec(ctx, JSON.parse(r.request));
     } catch (e) {
       status = "failed";

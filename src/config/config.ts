@@ -107,6 +107,11 @@ export function loadConfig(dir: string): Config {
     ...((cfg.limits ?? {}) as Partial<Config["limits"]>),
   };
   check(Number.isInteger(cfg.limits.maxBodyBytes) && cfg.limits.maxBodyBytes >= 1024, "limits.maxBodyBytes must be an integer >= 1024");
+  // A tiny cache would evict (and zero) material still in use by the request that loaded it.
+  check(
+    Number.isInteger(cfg.limits.keyCacheSize) && cfg.limits.keyCacheSize >= 16 && cfg.limits.keyCacheSize <= 10_000_000,
+    "limits.keyCacheSize must be an integer from 16 to 10000000",
+  );
   check(
     Number.isInteger(cfg.limits.kmipMaxFrameBytes) &&
       cfg.limits.kmipMaxFrameBytes >= 1024 &&

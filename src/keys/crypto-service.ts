@@ -7,7 +7,7 @@ import { type CipherMode, CiphertextFormatError, decryptBlob, encryptBlob, parse
 import { keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
 import { fail, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import { pciMode, refuseReserved } from "./export-import.js";
-import { canProcess, canProtect, type KeyRow, type ObjectRow } from "./key-model.js";
+import { canProcess, canProtect, clearReleaseRefused, type KeyRow, type ObjectRow } from "./key-model.js";
 import type { KeyService } from "./key-service.js";
 import { requireUsage } from "./usage.js";
 
@@ -114,6 +114,8 @@ export class CryptoService {
       const o = await this.keys.findVersion(this.deps.store, k, version);
       scope.target.version = o.version;
       if (o.state === "Pre-Active") fail("invalid_state", { detail: `version ${o.version} of '${name}' is Pre-Active` });
+      const refused = clearReleaseRefused(o);
+      if (refused) fail("not_extractable", { id: `${name} v${o.version} (${refused})` });
       const u = this.keys.unwrapped(o);
       const fam = keyFamily(k.type);
       return {
@@ -158,6 +160,16 @@ export class CryptoService {
   }
 
   private async rewrapOne(k: KeyRow, item: DecryptItem, scope: OpScope | null) {
+    // Rewrap never shows plaintext, so a caller with only the rewrap right must not learn anything from it:
+    // unauthenticated CBC/CTR ciphertext would make it a padding oracle. Those use decrypt + encrypt.
+    try {
+      if (parseHeader(item.ciphertext).mode !== "aes-gcm") {
+        fail("validation", { detail: "rewrap takes aes-gcm ciphertext; re-encrypt aes-cbc/aes-ctr data with decrypt and encrypt" });
+      }
+    } catch (e) {
+      if (e instanceof CiphertextFormatError) return fail("invalid_ciphertext", { detail: e.message });
+      throw e;
+    }
     const { plaintext } = await this.decryptOne(k, item, null);
     try {
       const mode = parseHeader(item.ciphertext).mode;

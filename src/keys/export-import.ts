@@ -17,7 +17,17 @@ import { type AuthCtx, SYSTEM_ACTOR } from "../auth/identity.js";
 import { type KeyPolicy, requireRole } from "../auth/policy.js";
 import { type KeyType, keyBits, keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
 import { fail } from "../errors/registry.js";
-import { canProcess, canProtect, IMPORT_KEY_NAME, type KeyRow, type KeyView, keyView, type ObjectRow, type Rotation } from "./key-model.js";
+import {
+  canProcess,
+  canProtect,
+  IMPORT_KEY_NAME,
+  type KeyRow,
+  type KeyView,
+  keyView,
+  type ObjectRow,
+  type Rotation,
+  storedKmipBoolean,
+} from "./key-model.js";
 import type { KeyService } from "./key-service.js";
 import type { ObjectService } from "./object-service.js";
 import { requireUsage, USAGE } from "./usage.js";
@@ -89,6 +99,20 @@ export const spkiFingerprint = (pub: KeyObject): string =>
 /** Whether PCI mode is on (no clear-text key material leaves or enters; stored governance settings win over the file). */
 export const pciMode = (keys: KeyService): boolean => keys.deps.governance?.current().pciMode ?? false;
 
+/**
+ * PCI mode: a server-held wrapping key that may also Decrypt would let whoever can use it unwrap the
+ * exported key in clear on this very server (KMIP Decrypt in a key-wrap mode, or RSA-OAEP of the
+ * wrapped transport key). Only a key-encrypting key with Wrap/Unwrap Key usage (and no Decrypt), or
+ * a caller-supplied public key, may wrap keys that leave.
+ */
+export function refuseDecryptingWrapper(keys: KeyService, usageMask: number, name: string): void {
+  if (pciMode(keys) && (usageMask & USAGE.Decrypt) !== 0) {
+    fail("pci_cleartext_refused", {
+      detail: `wrapping key '${name}' can also Decrypt, which would let the wrapped key be recovered in clear here; use a key with Wrap Key/Unwrap Key usage only, or a caller-supplied public key`,
+    });
+  }
+}
+
 /** Refuses the server's reserved import key for anything that would reveal or use its private half. */
 export function refuseReserved(name: string): void {
   if (name === IMPORT_KEY_NAME)
@@ -99,12 +123,7 @@ export function refuseReserved(name: string): void {
  * KMIP Extractable set to false (by a KMIP client): the value must not leave even wrapped. Stored as a
  * base64 TTLV Boolean (tag, type 0x06, length 8, 8-byte value); read here without the KMIP codec.
  */
-function kmipNotExtractable(o: ObjectRow): boolean {
-  const v = (JSON.parse(o.attributes) as { kmip?: Record<string, string[]> }).kmip?.Extractable?.[0];
-  if (!v) return false;
-  const b = Buffer.from(v, "base64");
-  return b.length === 16 && b[3] === 0x06 && b.readBigUInt64BE(8) === 0n;
-}
+const kmipNotExtractable = (o: ObjectRow): boolean => storedKmipBoolean(o, "Extractable") === false;
 
 export type WrappingKeyRef = { name: string; version?: number } | { publicKey: string };
 
@@ -297,6 +316,7 @@ export class TransferService {
     const wo = await this.keys.findVersion(this.deps.store, wk, ref.version);
     if (!canProtect(wo.state)) fail("invalid_state", { detail: `version ${wo.version} of wrapping key '${wk.name}' is ${wo.state}` });
     requireUsage(wo.usage_mask, "WrapKey", `version ${wo.version} of wrapping key '${wk.name}'`);
+    refuseDecryptingWrapper(this.keys, wo.usage_mask, wk.name);
     const named = { name: wk.name, version: wo.version, id: wo.id };
     const audit = `${wk.name}@${wo.version}`;
     if (fam === "rsa" && wo.public_key) {

@@ -140,3 +140,21 @@ export function keyView(k: KeyRow, versions: ObjectRow[]): KeyView {
 /** KMIP: only Active objects may protect (encrypt, sign, MAC); Deactivated and Compromised may still process. */
 export const canProtect = (s: KeyState): boolean => s === "Active";
 export const canProcess = (s: KeyState): boolean => s === "Active" || s === "Deactivated" || s === "Compromised";
+
+/** A KMIP Boolean attribute stored by the KMIP layer (TTLV, base64) in the object's attributes, if set. */
+export function storedKmipBoolean(o: ObjectRow, name: string): boolean | undefined {
+  const v = (JSON.parse(o.attributes) as { kmip?: Record<string, string[]> }).kmip?.[name]?.[0];
+  if (!v) return undefined;
+  const b = Buffer.from(v, "base64");
+  // 3-byte tag, type 0x06 (Boolean), length 8, 8-byte value.
+  if (b.length !== 16 || b[3] !== 0x06) return undefined;
+  return b.readBigUInt64BE(8) !== 0n;
+}
+
+/** KMIP Extractable false or Sensitive true: the value may not leave in clear (REST material or KMIP Get alike). */
+export const clearReleaseRefused = (o: ObjectRow): string | null =>
+  storedKmipBoolean(o, "Extractable") === false
+    ? "its KMIP Extractable attribute is false"
+    : storedKmipBoolean(o, "Sensitive") === true
+      ? "its KMIP Sensitive attribute is true (it leaves only wrapped)"
+      : null;

@@ -383,11 +383,12 @@ export class KeyService {
 
   async update(ctx: AuthCtx, name: string, req: UpdateKeyRequest): Promise<KeyView> {
     // Policy and rotation-policy changes are protected by dual control; description changes are not.
-    if (req.policy || req.rotation) {
+    // Making a non-exportable key exportable again loosens its policy just as much.
+    const reExport = req.exportable === true && (await this.findKey(this.deps.store, name)).exportable !== 1;
+    if (req.policy || req.rotation || reExport) {
       await this.preauthorize(ctx, name, "update");
-      return this.protect(ctx, req.policy ? "key.policy-change" : "key.rotation-change", { name, req }, name, () =>
-        this.doUpdate(ctx, name, req),
-      );
+      const action = req.policy || reExport ? "key.policy-change" : "key.rotation-change";
+      return this.protect(ctx, action, { name, req }, name, () => this.doUpdate(ctx, name, req));
     }
     return this.doUpdate(ctx, name, req);
   }

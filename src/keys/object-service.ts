@@ -238,6 +238,13 @@ export class ObjectService {
     importId?: string,
   ): Promise<string> {
     this.requireCreator(ctx);
+    // Dual control: an admin bringing key material in alone is what the protected REST import exists
+    // to prevent; over KMIP (which cannot wait for an approval with clear material) it is refused.
+    if (ctx.actor.role === "admin" && !ctx.approval && this.keys.deps.governance?.current().dualControl) {
+      fail("forbidden", {
+        detail: "under dual control an admin imports key material only with POST /v1/keys/import (approved by a second admin)",
+      });
+    }
     const p = this.keys.prepareMaterial(secret, publicKey, importId);
     op.target = { name: spec.names[0] ?? p.id, version: 1 };
     op.detail = { ...op.detail, id: p.id, type: spec.type, objectType: spec.objectType, origin: importId ? "imported" : "registered" };
@@ -499,8 +506,9 @@ export class ObjectService {
     if (f.objectType) where.push(`o.object_type = $${params.push(f.objectType)}`);
     if (f.states?.length) where.push(`o.state IN (${f.states.map((s) => `$${params.push(s)}`).join(", ")})`);
     const rows = await this.deps.store.all<ObjectRow & { owner: string; policy: string }>(
+      // Everything but the wrapped material: Locate never needs it, and it is the bulk of a row.
       `SELECT ${OBJECT_COLUMNS.split(", ")
-        .map((c) => `o.${c}`)
+        .map((c) => (c === "material" ? "NULL AS material" : `o.${c}`))
         .join(", ")}, k.owner, k.policy
          FROM objects o JOIN keys k ON k.name = o.name
         ${where.length ? `WHERE ${where.join(" AND ")}` : ""}

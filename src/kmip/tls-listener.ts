@@ -11,6 +11,9 @@ import { auditHandshakeFailures, mutualTlsOptions } from "../transport/tls.js";
 import { FrameError, FrameReader } from "./codec/frame-reader.js";
 import { handleKmip, type KmipLimits } from "./handle-kmip.js";
 
+/** Requests read ahead on one connection before reading pauses. */
+const MAX_QUEUED_FRAMES = 64;
+
 export interface KmipListenerOptions {
   app: App;
   log: Logger;
@@ -74,13 +77,21 @@ export function createKmipListener(o: KmipListenerOptions): Server {
       if (!closed) socket.write(reply);
     };
 
+    // Backpressure: a client that pipelines faster than requests are served stops being read from.
+    let queued = 0;
     const enqueue = (frames: Buffer[]) => {
       for (const f of frames) {
+        queued++;
+        if (queued > MAX_QUEUED_FRAMES) socket.pause();
         chain = chain
           .then(() => serve(f))
           .catch((e) => {
             log.error("kmip request failed", { error: String(e) });
             socket.destroy();
+          })
+          .finally(() => {
+            queued--;
+            if (queued <= MAX_QUEUED_FRAMES / 2 && socket.isPaused()) socket.resume();
           });
       }
     };

@@ -3,7 +3,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject,
 import type { AuditLog, Role } from "../audit/audit-log.js";
 import { audited } from "../audit/operation.js";
 import type { GovernanceService } from "../auth/governance.js";
-import { type AuthCtx, normalizeSerial } from "../auth/identity.js";
+import { type AuthCtx, normalizeSerial, SYSTEM_ACTOR } from "../auth/identity.js";
 import { requireRole } from "../auth/policy.js";
 import { fail } from "../errors/registry.js";
 import type { Barrier } from "../seal/barrier.js";
@@ -191,6 +191,8 @@ export class CertificateService {
   private doIssue(ctx: AuthCtx, req: IssueRequest): Promise<IssuedCertificate> {
     return audited(this.deps.audit, ctx, "cert.issue", { name: req.cn }, async (op) => {
       requireRole(ctx.actor, ["admin"], "issue certificates");
+      // The server's own actor name owns system keys (the BYOK import key): no certificate may carry it.
+      if (req.cn === SYSTEM_ACTOR.cn) fail("validation", { detail: `cn: '${SYSTEM_ACTOR.cn}' is reserved for the server itself` });
       const ca = await this.loadCa();
       let publicKey: KeyObject;
       let privateKey: KeyObject | null = null;

@@ -297,8 +297,12 @@ export class Barrier {
     }
     this.pending.push(share);
     if (this.pending.length < cfg.threshold) return this.status();
-    const master = combine(this.pending);
-    this.clearPending();
+    let master: Buffer;
+    try {
+      master = combine(this.pending);
+    } finally {
+      this.clearPending();
+    }
     await this.unsealWithMaster(master);
     return this.status();
   }

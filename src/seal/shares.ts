@@ -19,7 +19,8 @@ export function encodeShare(setId: string, share: Share): string {
 export function decodeShare(text: string, expectedSetId: string): Share {
   const t = text.trim();
   if (t.length > 600) fail("invalid_share", { detail: "unseal share is too long" });
-  const m = /^srs1-([0-9a-f]{8})-([0-9a-f]{2})-([0-9a-f]{2,512})-([0-9a-f]{8})$/.exec(t);
+  // The value is exactly one 32-byte master key share: shares of other lengths cannot combine.
+  const m = /^srs1-([0-9a-f]{8})-([0-9a-f]{2})-([0-9a-f]{64})-([0-9a-f]{8})$/.exec(t);
   if (!m) fail("invalid_share", { detail: "unseal share is malformed (expected srs1-…)" });
   const [, setId, idxHex, valueHex, sumHex] = m as RegExpExecArray;
   if (setId !== expectedSetId) fail("invalid_share", { detail: "unseal share belongs to a different Strongroom instance" });

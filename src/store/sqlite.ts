@@ -23,6 +23,8 @@ export class SqliteStore implements Store {
     // FULL: every commit is fsynced, so an acknowledged change survives kill -9 and power loss.
     this.db.pragma("synchronous = FULL");
     this.db.pragma("foreign_keys = ON");
+    // Destroyed material is overwritten on disk, not just unlinked from the page.
+    this.db.pragma("secure_delete = ON");
     this.tx = { all: (s, p) => this.all(s, p), get: (s, p) => this.get(s, p), run: (s, p) => this.run(s, p) };
   }
 

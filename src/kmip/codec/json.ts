@@ -51,7 +51,9 @@ export function jsonToTtlv(json: string, options: JsonDecodeOptions = {}): TtlvI
   try {
     parsed = JSON.parse(json);
   } catch (e) {
-    throw invalidMessage(`JSON: ${e instanceof Error ? e.message : "syntax error"}`);
+    // V8's message quotes part of the input, which may be key material: report the position only.
+    const at = e instanceof Error ? /position (\d+)/.exec(e.message)?.[1] : undefined;
+    throw invalidMessage(`JSON: syntax error${at ? ` at position ${at}` : ""}`);
   }
   return jsonValueToTtlv(parsed, options);
 }
@@ -134,7 +136,7 @@ function primitive(type: ItemType, v: unknown, tag: number, nameTag: number, hoo
       if (typeof v === "boolean") return v;
       break;
   }
-  throw invalidField(`value ${JSON.stringify(v)?.slice(0, 40)} does not fit type ${ITEM_TYPE_NAME.get(type)}`);
+  throw invalidField(`a ${typeof v} value does not fit type ${ITEM_TYPE_NAME.get(type)}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

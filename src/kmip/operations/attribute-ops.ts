@@ -73,6 +73,15 @@ export async function applyChange(c: KmipCall, id: string, ch: AttrChange): Prom
     } else if (isReadOnly(ch.name)) {
       fail("attribute_read_only", { attribute: ch.name });
     }
+    // Extractable may only be turned off and Sensitive only on: loosening them would let one person undo
+    // a protection (the REST equivalent, exportable false → true, waits for dual control).
+    if ((ch.name === "Extractable" || ch.name === "Sensitive") && ch.kind !== "add") {
+      const loosens = ch.kind === "delete" || (ch.name === "Extractable" ? ch.value?.value === true : ch.value?.value === false);
+      const current = getStored(attrs, ch.name)[0]?.value;
+      if (loosens && current === (ch.name === "Extractable" ? false : true)) {
+        fail("attribute_read_only", { attribute: `${ch.name} (it can only be made more restrictive)` });
+      }
+    }
     if (ch.name === "Name") return changeNames(ch, names, (v) => (result = v));
     if (ch.name === "Link") {
       changeLinks(attrs, ch, (v) => (result = v));

@@ -80,6 +80,7 @@ export async function runCipher(
     aad: optionalBytes(c, Tag.AuthenticatedEncryptionAdditionalData, "Authenticated Encryption Additional Data"),
     tag: tagIn,
     totalLength: step.kind === "one-shot" ? data.length : undefined,
+    pciMode: c.app.governance.current().pciMode,
   });
   const ivItem = s.generated && s.iv ? bytes(Tag.IVCounterNonce, s.iv) : null;
   if (step.kind === "start") {

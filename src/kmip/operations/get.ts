@@ -1,7 +1,7 @@
 // KMIP Get: the object in the requested Key Format Type, optionally wrapped by a server-held AES or RSA key.
 import { constants, createCipheriv, createPublicKey, publicEncrypt } from "node:crypto";
 import { fail } from "../../errors/registry.js";
-import { pciMode, refuseReserved } from "../../keys/export-import.js";
+import { pciMode, refuseDecryptingWrapper, refuseReserved } from "../../keys/export-import.js";
 import type { ObjectRow } from "../../keys/key-model.js";
 import type { ObjectAttributes } from "../../keys/key-service.js";
 import { requireUsage } from "../../keys/usage.js";
@@ -28,6 +28,7 @@ async function wrap(c: KmipCall, spec: TtlvItem, plain: Buffer): Promise<{ wrapp
   // The wrapping key is used, not revealed: it needs Wrap Key usage and the caller's encrypt right.
   const w = await c.app.objects.material(c.auth, c.op, wid.value, "encrypt");
   requireUsage(w.obj.usage_mask, "WrapKey", `wrapping key ${wid.value}`);
+  refuseDecryptingWrapper(c.app.keys, w.obj.usage_mask, wid.value);
   if (w.obj.state !== "Active") fail("invalid_state", { detail: `wrapping key ${wid.value} is ${w.obj.state}` });
   let wrapped: Buffer;
   if (w.obj.object_type === "SymmetricKey" && w.unwrapped) {
