@@ -81,9 +81,24 @@ describe("audit", () => {
     await db.atomic((tx) => tx.run("UPDATE events SET actor_cn = 'app' WHERE seq = 4"));
     assert.equal((await i.as.auditor.call("GET", "/v1/audit/verify")).body.ok, true);
     // …or removes an event.
+    const saved = await db.all<Record<string, unknown>>("SELECT * FROM events WHERE seq = 6");
     await db.atomic((tx) => tx.run("DELETE FROM events WHERE seq = 6"));
     const deleted = await i.as.auditor.call("GET", "/v1/audit/verify");
     assert.deepEqual({ ok: deleted.body.ok, firstBroken: deleted.body.firstBroken }, { ok: false, firstBroken: 6 });
+    // …or removes the newest events, which leaves a chain that is valid but too short: the MAC'd head catches it.
+    const cols = Object.keys(saved[0]);
+    await db.atomic((tx) =>
+      tx.run(
+        `INSERT INTO events (${cols.join(", ")}) VALUES (${cols.map((_, n) => `$${n + 1}`).join(", ")})`,
+        cols.map((c) => saved[0][c] as never),
+      ),
+    );
+    assert.equal((await i.as.auditor.call("GET", "/v1/audit/verify")).body.ok, true, "restored");
+    const top = (await db.get<{ seq: number }>("SELECT MAX(seq) AS seq FROM events"))?.seq as number;
+    await db.atomic((tx) => tx.run("DELETE FROM events WHERE seq >= $1", [top - 1]));
+    const truncated = await i.as.auditor.call("GET", "/v1/audit/verify");
+    assert.equal(truncated.body.ok, false);
+    assert.equal(truncated.body.firstBroken, top - 1);
   });
 });
 

@@ -77,6 +77,9 @@ export interface VerifyResult {
   firstBroken: number | null;
 }
 
+/** Settings row holding the MAC'd chain head. */
+const HEAD = "audit_head";
+
 const COLUMNS =
   "seq, time, node, actor_cn, actor_ou, actor_role, actor_serial, actor_address, action, target_name, target_version, outcome, reason, request_id, detail, mac";
 
@@ -143,6 +146,7 @@ export class AuditLog {
     const mac = this.barrier.sealed || (last && last.mac === null) ? null : this.mac(last?.mac ?? "", row);
     const values = Object.values({ ...row, mac }) as SqlValue[];
     await tx.run(`INSERT INTO events (${COLUMNS}) VALUES (${values.map((_, i) => `$${i + 1}`).join(", ")})`, values);
+    if (mac) await this.writeHead(tx, row.seq, mac);
     return row.seq;
   }
 
@@ -172,19 +176,47 @@ export class AuditLog {
     this.flushing = false;
   }
 
-  /** Chains events written while sealed, in sequence order. */
+  /**
+   * The chain head — last chained seq and MAC, itself MAC'd — written with every chained append, so
+   * that removing the newest events (which leaves a valid but shorter chain) is detected by verify.
+   */
+  private async writeHead(tx: Tx, seq: number, mac: string): Promise<void> {
+    const sig = createHmac("sha256", this.barrier.auditKey()).update(`head|${seq}|${mac}`).digest("hex");
+    await tx.run("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = excluded.value", [
+      HEAD,
+      JSON.stringify({ seq, mac, sig }),
+    ]);
+  }
+
+  private async readHead(db: Tx | Store): Promise<{ seq: number; mac: string; valid: boolean } | null> {
+    const row = await db.get<{ value: string }>("SELECT value FROM settings WHERE name = $1", [HEAD]);
+    if (!row) return null;
+    const h = JSON.parse(row.value) as { seq: number; mac: string; sig: string };
+    const want = createHmac("sha256", this.barrier.auditKey()).update(`head|${h.seq}|${h.mac}`).digest();
+    const got = Buffer.from(String(h.sig), "hex");
+    return { seq: Number(h.seq), mac: h.mac, valid: got.length === want.length && timingSafeEqual(got, want) };
+  }
+
+  /** Chains events written while sealed, in sequence order (only those after the recorded head). */
   async chainPending(): Promise<void> {
     await this.store.atomic(async (tx) => {
-      const first = await tx.get<{ seq: number }>("SELECT MIN(seq) AS seq FROM events WHERE mac IS NULL");
+      const head = await this.readHead(tx);
+      // Rows at or before the head were chained once: a NULL MAC there is tampering, left for verify to report.
+      const first = await tx.get<{ seq: number }>("SELECT MIN(seq) AS seq FROM events WHERE mac IS NULL AND seq > $1", [
+        head?.valid ? head.seq : 0,
+      ]);
       if (first?.seq == null) return;
       const prev = await tx.get<{ mac: string | null }>("SELECT mac FROM events WHERE seq = $1", [first.seq - 1]);
       let prevMac = prev?.mac ?? "";
       const rows = await tx.all<EventRow>(`SELECT ${COLUMNS} FROM events WHERE seq >= $1 ORDER BY seq`, [first.seq]);
+      let last: number | null = null;
       for (const r of rows) {
         if (r.mac !== null) break;
         prevMac = this.mac(prevMac, r);
         await tx.run("UPDATE events SET mac = $1 WHERE seq = $2", [prevMac, r.seq]);
+        last = Number(r.seq);
       }
+      if (last !== null) await this.writeHead(tx, last, prevMac);
     });
   }
 
@@ -220,7 +252,14 @@ export class AuditLog {
     let checked = 0;
     for (;;) {
       const rows = await this.store.all<EventRow>(`SELECT ${COLUMNS} FROM events WHERE seq >= $1 ORDER BY seq LIMIT 2000`, [expected]);
-      if (rows.length === 0) return { ok: true, checked, firstBroken: null };
+      if (rows.length === 0) {
+        // The chain must reach the recorded head: missing newest events are a break at the first missing seq.
+        const head = await this.readHead(this.store);
+        if (head && (!head.valid || head.seq >= expected || (head.seq === expected - 1 && head.mac !== prevMac))) {
+          return { ok: false, checked, firstBroken: head.valid ? Math.min(expected, head.seq) : expected };
+        }
+        return { ok: true, checked, firstBroken: null };
+      }
       for (const r of rows) {
         if (Number(r.seq) !== expected) return { ok: false, checked, firstBroken: expected };
         const want = Buffer.from(this.mac(prevMac, r), "hex");
