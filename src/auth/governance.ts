@@ -146,8 +146,25 @@ export class GovernanceService {
   async list(ctx: AuthCtx, status?: ApprovalView["status"]): Promise<ApprovalView[]> {
     return audited(this.deps.audit, ctx, "approval.list", {}, async () => {
       requireRole(ctx.actor, ["admin", "auditor"], "list approval requests");
-      const rows = await this.deps.store.all<ApprovalRow>("SELECT * FROM approvals ORDER BY created_at DESC LIMIT 500");
-      return rows.map((r) => this.view(r)).filter((v) => !status || v.status === status);
+      // Filter in SQL (pending = not decided and not expired) so that old requests cannot push live ones out of view.
+      const now = this.now();
+      const rows =
+        status === "pending"
+          ? await this.deps.store.all<ApprovalRow>(
+              "SELECT * FROM approvals WHERE status = 'pending' AND expires_at > $1 ORDER BY created_at DESC LIMIT 500",
+              [now],
+            )
+          : status === "expired"
+            ? await this.deps.store.all<ApprovalRow>(
+                "SELECT * FROM approvals WHERE status = 'pending' AND expires_at <= $1 ORDER BY created_at DESC LIMIT 500",
+                [now],
+              )
+            : status
+              ? await this.deps.store.all<ApprovalRow>("SELECT * FROM approvals WHERE status = $1 ORDER BY created_at DESC LIMIT 500", [
+                  status,
+                ])
+              : await this.deps.store.all<ApprovalRow>("SELECT * FROM approvals ORDER BY created_at DESC LIMIT 500");
+      return rows.map((r) => this.view(r));
     });
   }
 

@@ -264,6 +264,8 @@ export class ObjectService {
     const { obj, key } = await this.authorized(ctx, op, id, "rotate");
     if (obj.is_primary !== 1) fail("invalid_state", { detail: "re-key applies to a key, not to the public half of a pair" });
     if (obj.state === "Destroyed" || obj.state === "Destroyed Compromised") fail("invalid_state", { detail: `object ${id} is destroyed` });
+    // The key's rotation policy binds KMIP as it binds REST.
+    if ((JSON.parse(key.rotation) as { mode: string }).mode === "none") fail("rotation_disabled", { name: key.name });
     const p = await this.keys.prepareVersion(key.type);
     const attrs = this.attributesOf(obj);
     const carried: ObjectAttributes = {

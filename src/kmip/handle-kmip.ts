@@ -168,7 +168,13 @@ export async function handleKmip(
       response = buildResponse(
         version,
         now,
-        results.map((r) => ({ ...r, status: Enum.ResultStatus.OperationFailed, reason, message, payload: undefined })),
+        // Items that did not succeed keep their own result (Pending, Undone, a failure); successful ones
+        // lose the payload that did not fit.
+        results.map((r) =>
+          r.status === Enum.ResultStatus.Success
+            ? { ...r, status: Enum.ResultStatus.OperationFailed, reason, message, payload: undefined }
+            : r,
+        ),
         req.clientCorrelation,
       );
     }

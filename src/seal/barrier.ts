@@ -1,5 +1,5 @@
 // The barrier: holds the master key once unsealed, the KEK keyring under it, and wraps/unwraps key material; changes the keyring for rekey and rotations.
-import { randomBytes, scryptSync } from "node:crypto";
+import { randomBytes, scrypt, scryptSync } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { open, seal } from "../crypto/aead.js";
@@ -75,6 +75,20 @@ export function passphraseKey(passphrase: string, salt: string, cost: number): B
     p: 1,
     maxmem: 256 * cost * 8 + 1024 * 1024,
   });
+}
+
+/** The same derivation off the event loop: an unseal attempt must not stall both listeners. */
+export function passphraseKeyAsync(passphrase: string, salt: string, cost: number): Promise<Buffer> {
+  if (!passphrase) fail("unseal_failed", { detail: "empty passphrase" });
+  return new Promise((resolve, reject) =>
+    scrypt(
+      passphrase.normalize("NFKC"),
+      Buffer.from(salt, "base64"),
+      MASTER_LEN,
+      { N: cost, r: 8, p: 1, maxmem: 256 * cost * 8 + 1024 * 1024 },
+      (e, key) => (e ? reject(e) : resolve(key)),
+    ),
+  );
 }
 
 function checkPassphrase(p: string | undefined): string {
@@ -317,7 +331,7 @@ export class Barrier {
       return this.status();
     }
     const cfg = this.cfg as Extract<SealConfig, { type: "passphrase" }>;
-    await this.unsealWithMaster(passphraseKey(passphrase, cfg.salt, cfg.cost));
+    await this.unsealWithMaster(await passphraseKeyAsync(passphrase, cfg.salt, cfg.cost));
     return this.status();
   }
 

@@ -102,7 +102,12 @@ export function namesOf(attrs: Attr[]): string[] {
     .map((a) => {
       const v = find(a.value, Tag.NameValue);
       if (!v || v.type !== ItemType.TextString) fail("validation", { detail: "Name Value missing" });
-      return (v as TtlvItem).value as string;
+      const name = (v as TtlvItem).value as string;
+      // Names become REST key names: bounded, and no control characters.
+      if (name.length === 0 || name.length > 255 || /[\u0000-\u001f\u007f]/.test(name)) {
+        fail("validation", { detail: "Name Value must be 1..255 characters without control characters" });
+      }
+      return name;
     });
 }
 
