@@ -415,6 +415,10 @@ export class TransferService {
    */
   /** Protected by dual control; the caller's right is checked before a request can wait for approval. */
   async importKey(ctx: AuthCtx, args: ImportArgs): Promise<KeyView> {
+    // An approval request stores its arguments until it is decided: clear material must not wait there.
+    if (args.material !== undefined && !ctx.approval && this.keys.deps.governance?.current().dualControl) {
+      fail("validation", { detail: "material: under dual control keys are imported wrapped (GET /v1/sys/wrapping-key)" });
+    }
     if ((args.version ?? "new-key") === "new-version") await this.keys.preauthorize(ctx, args.name, "rotate");
     else if (ctx.actor.role !== "admin" && ctx.actor.role !== "client")
       fail("forbidden", { detail: `role ${ctx.actor.role} may not import keys` });

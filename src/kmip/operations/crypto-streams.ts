@@ -18,8 +18,11 @@ interface Session {
   expires: number;
 }
 
-const MAX_SESSIONS = 1024;
-const MAX_PER_OWNER = 64;
+// Buffered parts are bounded per session (PART_BUFFER_BYTES) and sessions in total, so the worst case
+// stays at MAX_SESSIONS × PART_BUFFER_BYTES = 256 MiB.
+const MAX_SESSIONS = 256;
+const MAX_PER_OWNER = 16;
+const PART_BUFFER_BYTES = 1024 * 1024;
 const IDLE_MS = 10 * 60_000;
 
 /** Sessions per App instance (several instances may share a process in tests). */
@@ -51,8 +54,14 @@ const ownerOf = (c: KmipCall): string => `${c.auth.actor.role}\u0000${c.auth.act
 function table(c: KmipCall): Map<string, Session> {
   let t = sessions.get(c.app);
   if (!t) {
-    t = new Map();
-    sessions.set(c.app, t);
+    const fresh = new Map<string, Session>();
+    t = fresh;
+    sessions.set(c.app, fresh);
+    // Sealing drops every session: their cipher contexts hold key material.
+    c.app.barrier.onSeal(() => {
+      for (const s of fresh.values()) s.state.dispose();
+      fresh.clear();
+    });
   }
   const now = Date.now();
   for (const [k, s] of t) {
@@ -118,7 +127,7 @@ export class PartBuffer<T> implements StreamState {
   /** `meta`: what the first part settled (the parameters). */
   constructor(
     readonly meta: T,
-    private readonly limit = 16 * 1024 * 1024,
+    private readonly limit = PART_BUFFER_BYTES,
   ) {}
   add(d: Buffer): void {
     if (this.size + d.length > this.limit) fail("validation", { detail: `a multi-part operation may process at most ${this.limit} bytes` });
