@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { createDecipheriv } from "node:crypto";
 import { after, before, describe, test } from "node:test";
 import { Enum } from "../src/kmip/codec/tables.js";
-import { enm, find, int, struct, Tag, type TtlvItem, text } from "../src/kmip/codec/ttlv.js";
+import { find, Tag, type TtlvItem, text } from "../src/kmip/codec/ttlv.js";
 import { type Client, client, type Instance, newInstance } from "./helpers.js";
-import { KmipClient } from "./kmip-client.js";
+import { aesCreate1x, KmipClient } from "./kmip-client.js";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
@@ -114,18 +114,7 @@ describe("dual control", () => {
   test("KMIP Destroy under dual control answers Operation Pending with the approval id; approval destroys", async () => {
     const kmip = await KmipClient.open(i.server.kmipPort, i.bundle("app"));
     try {
-      const created = await kmip.ok([1, 4], "Create", [
-        enm(Tag.ObjectType, Enum.ObjectType.SymmetricKey),
-        struct(
-          Tag.TemplateAttribute,
-          struct(
-            Tag.Attribute,
-            text(Tag.AttributeName, "Cryptographic Algorithm"),
-            enm(Tag.AttributeValue, Enum.CryptographicAlgorithm.AES),
-          ),
-          struct(Tag.Attribute, text(Tag.AttributeName, "Cryptographic Length"), int(Tag.AttributeValue, 256)),
-        ),
-      ]);
+      const created = await kmip.ok([1, 4], "Create", aesCreate1x(256));
       const id = String(find(created, Tag.UniqueIdentifier)?.value);
       const [pending] = await kmip.call([1, 4], [["Destroy", [text(Tag.UniqueIdentifier, id)]]]);
       assert.equal(pending.status, Enum.ResultStatus.OperationPending);
@@ -139,18 +128,7 @@ describe("dual control", () => {
       const state = find(find(attrs, Tag.Attribute) as TtlvItem, Tag.AttributeValue)?.value;
       assert.equal(state, Enum.State.Destroyed);
       // A denied KMIP request leaves the object alone.
-      const c2 = await kmip.ok([1, 4], "Create", [
-        enm(Tag.ObjectType, Enum.ObjectType.SymmetricKey),
-        struct(
-          Tag.TemplateAttribute,
-          struct(
-            Tag.Attribute,
-            text(Tag.AttributeName, "Cryptographic Algorithm"),
-            enm(Tag.AttributeValue, Enum.CryptographicAlgorithm.AES),
-          ),
-          struct(Tag.Attribute, text(Tag.AttributeName, "Cryptographic Length"), int(Tag.AttributeValue, 128)),
-        ),
-      ]);
+      const c2 = await kmip.ok([1, 4], "Create", aesCreate1x(128));
       const id2 = String(find(c2, Tag.UniqueIdentifier)?.value);
       const [p2] = await kmip.call([2, 0], [["Destroy", [text(Tag.UniqueIdentifier, id2)]]]);
       assert.equal(p2.status, Enum.ResultStatus.OperationPending);

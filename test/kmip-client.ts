@@ -2,7 +2,19 @@
 import { connect, type TLSSocket } from "node:tls";
 import { FrameReader } from "../src/kmip/codec/frame-reader.js";
 import { Enum } from "../src/kmip/codec/tables.js";
-import { decodeTtlv, encodeTtlv, enm, find, findAll, int, type StructureItem, struct, Tag, type TtlvItem } from "../src/kmip/codec/ttlv.js";
+import {
+  decodeTtlv,
+  encodeTtlv,
+  enm,
+  find,
+  findAll,
+  int,
+  type StructureItem,
+  struct,
+  Tag,
+  type TtlvItem,
+  text,
+} from "../src/kmip/codec/ttlv.js";
 
 export interface KmipResult {
   operation: number | undefined;
@@ -104,4 +116,27 @@ export function results(msg: TtlvItem): KmipResult[] {
     message: find(b, Tag.ResultMessage)?.value as string | undefined,
     payload: find(b, Tag.ResponsePayload),
   }));
+}
+
+/** A KMIP 1.x `Attribute {Attribute Name, Attribute Value}` (the value retagged as Attribute Value). */
+export const attr1x = (name: string, value: TtlvItem): TtlvItem =>
+  struct(Tag.Attribute, text(Tag.AttributeName, name), { ...value, tag: Tag.AttributeValue } as TtlvItem);
+
+/** The payload of a KMIP 1.x Create for an AES key (optionally with a usage mask). */
+export function aesCreate1x(bits: number, usageMask?: number): TtlvItem[] {
+  return [
+    enm(Tag.ObjectType, Enum.ObjectType.SymmetricKey),
+    struct(
+      Tag.TemplateAttribute,
+      attr1x("Cryptographic Algorithm", enm(Tag.CryptographicAlgorithm, Enum.CryptographicAlgorithm.AES)),
+      attr1x("Cryptographic Length", int(Tag.CryptographicLength, bits)),
+      usageMask === undefined ? null : attr1x("Cryptographic Usage Mask", int(Tag.CryptographicUsageMask, usageMask)),
+    ),
+  ];
+}
+
+/** The Key Material bytes of a Get (or Export) response payload for a symmetric key. */
+export function keyMaterialOf(payload: TtlvItem): Buffer {
+  const block = find(find(payload, Tag.SymmetricKey) as TtlvItem, Tag.KeyBlock) as TtlvItem;
+  return find(find(block, Tag.KeyValue) as TtlvItem, Tag.KeyMaterial)?.value as Buffer;
 }

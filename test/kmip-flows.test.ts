@@ -18,10 +18,8 @@ import {
   text,
 } from "../src/kmip/codec/ttlv.js";
 import { type Instance, newInstance } from "./helpers.js";
-import { KmipClient, request, results } from "./kmip-client.js";
+import { aesCreate1x, attr1x, KmipClient, keyMaterialOf, request, results } from "./kmip-client.js";
 
-const attr1x = (name: string, value: TtlvItem) =>
-  struct(Tag.Attribute, text(Tag.AttributeName, name), { ...value, tag: Tag.AttributeValue } as TtlvItem);
 const uid = (id: string) => text(Tag.UniqueIdentifier, id);
 const idOf = (payload: TtlvItem) => String(find(payload, Tag.UniqueIdentifier)?.value);
 const attrValue = (payload: TtlvItem, name: string) => {
@@ -58,15 +56,7 @@ describe("KMIP client flows over TLS", () => {
       Enum.Operation.Locate,
     ])
       assert.ok(ops.includes(op));
-    const created = await kmip.ok(V, "Create", [
-      enm(Tag.ObjectType, Enum.ObjectType.SymmetricKey),
-      struct(
-        Tag.TemplateAttribute,
-        attr1x("Cryptographic Algorithm", enm(Tag.CryptographicAlgorithm, Enum.CryptographicAlgorithm.AES)),
-        attr1x("Cryptographic Length", int(Tag.CryptographicLength, 256)),
-        attr1x("Cryptographic Usage Mask", int(Tag.CryptographicUsageMask, 0x0c)),
-      ),
-    ]);
+    const created = await kmip.ok(V, "Create", aesCreate1x(256, 0x0c));
     const id = idOf(created);
     const ga = await kmip.ok(V, "GetAttributes", [uid(id)]);
     assert.equal(attrValue(ga, "Cryptographic Length"), 256);
@@ -85,11 +75,7 @@ describe("KMIP client flows over TLS", () => {
     const state = await kmip.ok(V, "GetAttributes", [uid(id), text(Tag.AttributeName, "State")]);
     assert.equal(attrValue(state, "State"), Enum.State.PreActive);
     const got = await kmip.ok(V, "Get", [uid(id)]);
-    const material = find(
-      find(find(find(got, Tag.SymmetricKey) as TtlvItem, Tag.KeyBlock) as TtlvItem, Tag.KeyValue) as TtlvItem,
-      Tag.KeyMaterial,
-    );
-    assert.equal(((material as TtlvItem).value as Buffer).length, 32);
+    assert.equal(keyMaterialOf(got).length, 32);
     // The key is a REST key as well (named by its id, as vCenter sets no Name).
     const rest = await i.as.admin1.call("GET", `/v1/keys/${id}`);
     assert.equal(rest.status, 200);
@@ -118,11 +104,7 @@ describe("KMIP client flows over TLS", () => {
     const st = await kmip.ok(V, "GetAttributes", [uid(id), text(Tag.AttributeName, "State")]);
     assert.equal(attrValue(st, "State"), Enum.State.Active);
     const got = await kmip.ok(V, "Get", [uid(id)]);
-    const km = find(
-      find(find(find(got, Tag.SymmetricKey) as TtlvItem, Tag.KeyBlock) as TtlvItem, Tag.KeyValue) as TtlvItem,
-      Tag.KeyMaterial,
-    );
-    assert.deepEqual(km?.value, key);
+    assert.deepEqual(keyMaterialOf(got), key);
 
     const secret = randomBytes(96);
     const sd = await kmip.ok(V, "Register", [
@@ -145,15 +127,7 @@ describe("KMIP client flows over TLS", () => {
 
   test("MongoDB delegated encryption (KMIP 1.2): create, activate, AES-CBC PKCS5 with a random IV", async () => {
     const V: [number, number] = [1, 2];
-    const created = await kmip.ok(V, "Create", [
-      enm(Tag.ObjectType, Enum.ObjectType.SymmetricKey),
-      struct(
-        Tag.TemplateAttribute,
-        attr1x("Cryptographic Algorithm", enm(Tag.CryptographicAlgorithm, Enum.CryptographicAlgorithm.AES)),
-        attr1x("Cryptographic Length", int(Tag.CryptographicLength, 256)),
-        attr1x("Cryptographic Usage Mask", int(Tag.CryptographicUsageMask, 0x0c)),
-      ),
-    ]);
+    const created = await kmip.ok(V, "Create", aesCreate1x(256, 0x0c));
     const id = idOf(created);
     await kmip.ok(V, "Activate", [uid(id)]);
     const params = struct(
@@ -190,12 +164,8 @@ describe("one object model across REST and KMIP", () => {
     const rest = (await i.as.admin1.call("GET", "/v1/keys/payroll")).body;
     assert.deepEqual(ids, [rest.versions[0].id]);
     const got = await kmip.ok([1, 4], "Get", [uid(ids[0] as string)]);
-    const km = find(
-      find(find(find(got, Tag.SymmetricKey) as TtlvItem, Tag.KeyBlock) as TtlvItem, Tag.KeyValue) as TtlvItem,
-      Tag.KeyMaterial,
-    );
     const mat = (await i.as.app.call("GET", "/v1/keys/payroll/material")).body.material;
-    assert.equal(((km as TtlvItem).value as Buffer).toString("base64"), mat);
+    assert.equal(keyMaterialOf(got).toString("base64"), mat);
     // After a REST rotation the name is on the new version.
     const rotated = (await i.as.admin1.call("POST", "/v1/keys/payroll/rotate")).body;
     const loc2 = await kmip.ok([2, 0], "Locate", [
@@ -281,21 +251,7 @@ describe("KMIP 2.x Export and Import between two servers", () => {
         ),
         key,
       ]);
-      const fromA = find(
-        find(
-          find(find(await ka.ok(V, "Get", [uid(id)]), Tag.SymmetricKey) as TtlvItem, Tag.KeyBlock) as TtlvItem,
-          Tag.KeyValue,
-        ) as TtlvItem,
-        Tag.KeyMaterial,
-      );
-      const fromB = find(
-        find(
-          find(find(await kb.ok(V, "Get", [uid(id)]), Tag.SymmetricKey) as TtlvItem, Tag.KeyBlock) as TtlvItem,
-          Tag.KeyValue,
-        ) as TtlvItem,
-        Tag.KeyMaterial,
-      );
-      assert.deepEqual(fromB?.value, fromA?.value);
+      assert.deepEqual(keyMaterialOf(await kb.ok(V, "Get", [uid(id)])), keyMaterialOf(await ka.ok(V, "Get", [uid(id)])));
       assert.equal((await b.as.admin1.call("GET", "/v1/keys/moving-key")).body.versions[0].id, id);
       const [again] = await kb.call(V, [["Import", [uid(id), enm(Tag.ObjectType, Enum.ObjectType.SymmetricKey), key]]]);
       assert.equal(again.status, Enum.ResultStatus.OperationFailed, "an id in use is refused");

@@ -218,7 +218,7 @@ export class GovernanceService {
         "SELECT status, not_after FROM certificates WHERE serial = $1",
         [requester.serial],
       );
-      if (!cert || cert.status !== "valid") throw new StrongroomError("cert_revoked");
+      if (cert?.status !== "valid") throw new StrongroomError("cert_revoked");
       if (new Date(cert.not_after) < this.deps.clock()) throw new StrongroomError("cert_expired");
       result = await exec(ctx, JSON.parse(r.request));
     } catch (e) {

@@ -78,7 +78,7 @@ export async function applyChange(c: KmipCall, id: string, ch: AttrChange): Prom
     if ((ch.name === "Extractable" || ch.name === "Sensitive") && ch.kind !== "add") {
       const loosens = ch.kind === "delete" || (ch.name === "Extractable" ? ch.value?.value === true : ch.value?.value === false);
       const current = getStored(attrs, ch.name)[0]?.value;
-      if (loosens && current === (ch.name === "Extractable" ? false : true)) {
+      if (loosens && current === (ch.name !== "Extractable")) {
         fail("attribute_read_only", { attribute: `${ch.name} (it can only be made more restrictive)` });
       }
     }
