@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { USE_OPERATIONS } from "../../auth/policy.js";
 import { CIPHER_MODES } from "../../crypto/ciphertext.js";
 import { KEY_TYPES } from "../../crypto/keygen.js";
-import { REVOCATION_REASONS } from "../../keys/key-model.js";
+import { type KeyView, REVOCATION_REASONS } from "../../keys/key-model.js";
 import { type CommandSpec, type Invocation, type OptSpec, optEnum, optInt, optList, optStr, reqStr, seg, type Values } from "../command.js";
 import { CliError } from "../http-client.js";
 import { kv, note, Progress, print, printJson, table } from "../output.js";
@@ -11,36 +11,6 @@ import { readStdin } from "../prompt.js";
 
 const STATES = ["Pre-Active", "Active", "Deactivated", "Compromised", "Destroyed", "Destroyed Compromised"] as const;
 const ROTATIONS = ["auto", "manual", "none"] as const;
-
-interface VersionView {
-  version: number;
-  id: string;
-  state: string;
-  createdAt: string;
-  activatedAt: string | null;
-  deactivatedAt: string | null;
-  compromisedAt: string | null;
-  destroyedAt: string | null;
-  revocationReason: string | null;
-}
-
-interface KeyView {
-  name: string;
-  type: string;
-  state: string;
-  currentVersion: number;
-  versions: VersionView[];
-  rotation: { mode: string; periodDays?: number };
-  policy: { users: string[]; groups: string[]; operations: string[] };
-  owner: string;
-  description: string;
-  exportable: boolean;
-  createdAt: string;
-  updatedAt: string;
-  nextRotationAt: string | null;
-  deletionScheduledAt: string | null;
-  destroyedAt: string | null;
-}
 
 interface KeySummary {
   name: string;
