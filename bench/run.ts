@@ -45,6 +45,7 @@ const { values: args } = parseArgs({
     loadgen: { type: "string" },
     "no-pykmip": { type: "boolean", default: false },
     only: { type: "string" },
+    profile: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
@@ -60,6 +61,7 @@ if (args.help) {
   --keys N           keys present for the Locate run (quick 10000, full 100000)
   --loadgen MODE     "process" (default: load generator in its own child process) or "inline"
   --no-pykmip        skip the PyKMIP comparison
+  --profile DIR      run the Strongroom server under node --cpu-prof and write its .cpuprofile into DIR
   --only IDS         run only these rows (comma-separated: get,cbc,gcm,create,locate,restEncrypt,restDecrypt,tlsFull,tlsResume)`);
   process.exit(0);
 }
@@ -177,7 +179,11 @@ async function main(): Promise<void> {
     const cpu = new CpuAccount(ownIds);
     cpu.start();
     // --- processes: Strongroom (init + start), the ceiling responders, PyKMIP.
-    const server = forkChild("./serve.js", ["--dir", join(root, "strongroom")]);
+    const server = forkChild(
+      "./serve.js",
+      ["--dir", join(root, "strongroom")],
+      args.profile ? ["--cpu-prof", "--cpu-prof-dir", args.profile] : [],
+    );
     children.push(server);
     const sr = (await server.first) as {
       apiPort: number;

@@ -83,6 +83,10 @@ const HEAD = "audit_head";
 const COLUMNS =
   "seq, time, node, actor_cn, actor_ou, actor_role, actor_serial, actor_address, action, target_name, target_version, outcome, reason, request_id, detail, mac";
 
+const INSERT = `INSERT INTO events (${COLUMNS}) VALUES (${COLUMNS.split(",")
+  .map((_, i) => `$${i + 1}`)
+  .join(", ")})`;
+
 /** The bytes the MAC covers: the previous MAC and every column but the MAC, in a fixed order. */
 function macInput(prev: string, r: Omit<EventRow, "mac">): string {
   return JSON.stringify([
@@ -107,7 +111,7 @@ function macInput(prev: string, r: Omit<EventRow, "mac">): string {
 
 export class AuditLog {
   private queue: { ev: AuditInput; resolve: () => void; reject: (e: unknown) => void }[] = [];
-  private flushing = false;
+  private scheduled = false;
 
   constructor(
     private readonly store: Store,
@@ -124,56 +128,100 @@ export class AuditLog {
 
   /** Appends one event inside `tx` (the caller's transaction, so the event commits with the change). */
   async append(tx: Tx, ev: AuditInput): Promise<number> {
-    const last = await tx.get<{ seq: number; mac: string | null }>("SELECT seq, mac FROM events ORDER BY seq DESC LIMIT 1");
-    const row: Omit<EventRow, "mac"> = {
-      seq: (last?.seq ?? 0) + 1,
-      time: this.clock().toISOString(),
-      node: this.node,
-      actor_cn: ev.actor?.cn ?? null,
-      actor_ou: ev.actor?.ou ?? null,
-      actor_role: ev.actor?.role ?? null,
-      actor_serial: ev.actor?.serial ?? null,
-      actor_address: ev.actor?.address ?? null,
-      action: ev.action,
-      target_name: ev.target?.name ?? null,
-      target_version: ev.target?.version ?? null,
-      outcome: ev.outcome,
-      reason: ev.reason ? ev.reason.slice(0, 500) : null,
-      request_id: ev.requestId ?? null,
-      detail: ev.detail ? JSON.stringify(ev.detail) : null,
-    };
-    // While sealed there is no MAC key: the row is written unchained and chained at unseal (chainPending).
-    const mac = this.barrier.sealed || (last && last.mac === null) ? null : this.mac(last?.mac ?? "", row);
-    const values = Object.values({ ...row, mac }) as SqlValue[];
-    await tx.run(`INSERT INTO events (${COLUMNS}) VALUES (${values.map((_, i) => `$${i + 1}`).join(", ")})`, values);
-    if (mac) await this.writeHead(tx, row.seq, mac);
-    return row.seq;
+    return this.appendAll(tx, [ev]);
   }
 
-  /** Appends an event for a read or a refusal; resolves once it is committed (group commit). */
+  /** Appends events in order inside `tx`; the chain head is written once, after the last. Returns the last seq. */
+  private async appendAll(tx: Tx, evs: AuditInput[]): Promise<number> {
+    const last = await tx.get<{ seq: number; mac: string | null }>("SELECT seq, mac FROM events ORDER BY seq DESC LIMIT 1");
+    let seq = last?.seq ?? 0;
+    // While sealed there is no MAC key: rows are written unchained and chained at unseal (chainPending).
+    let prevMac: string | null = this.barrier.sealed || (last && last.mac === null) ? null : (last?.mac ?? "");
+    const time = this.clock().toISOString();
+    for (const ev of evs) {
+      const row: Omit<EventRow, "mac"> = {
+        seq: ++seq,
+        time,
+        node: this.node,
+        actor_cn: ev.actor?.cn ?? null,
+        actor_ou: ev.actor?.ou ?? null,
+        actor_role: ev.actor?.role ?? null,
+        actor_serial: ev.actor?.serial ?? null,
+        actor_address: ev.actor?.address ?? null,
+        action: ev.action,
+        target_name: ev.target?.name ?? null,
+        target_version: ev.target?.version ?? null,
+        outcome: ev.outcome,
+        reason: ev.reason ? ev.reason.slice(0, 500) : null,
+        request_id: ev.requestId ?? null,
+        detail: ev.detail ? JSON.stringify(ev.detail) : null,
+      };
+      const mac = prevMac === null ? null : this.mac(prevMac, row);
+      await tx.run(INSERT, [
+        row.seq,
+        row.time,
+        row.node,
+        row.actor_cn,
+        row.actor_ou,
+        row.actor_role,
+        row.actor_serial,
+        row.actor_address,
+        row.action,
+        row.target_name,
+        row.target_version,
+        row.outcome,
+        row.reason,
+        row.request_id,
+        row.detail,
+        mac,
+      ]);
+      prevMac = mac;
+    }
+    if (prevMac !== null && evs.length > 0) await this.writeHead(tx, seq, prevMac);
+    return seq;
+  }
+
+  /**
+   * Appends an event for a read or a refusal; resolves once it is committed (group commit). The disk sync
+   * starts at once but is not waited for: a read changes nothing, so its reply need not wait for the disk;
+   * its event survives a process crash at commit and a power loss once the sync (about a millisecond) ends.
+   */
   record(ev: AuditInput): Promise<void> {
     return new Promise((resolve, reject) => {
       this.queue.push({ ev, resolve, reject });
-      if (!this.flushing) {
-        this.flushing = true;
-        setImmediate(() => void this.flush());
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
       }
     });
   }
 
-  private async flush(): Promise<void> {
+  /**
+   * Writes everything queued during the last turn of the event loop as one transaction. It does not wait for
+   * that transaction's fsync: the next group can commit meanwhile and the store coalesces their syncs.
+   */
+  private flush(): void {
+    this.scheduled = false;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, 1000);
-      try {
-        await this.store.atomic(async (tx) => {
-          for (const item of batch) await this.append(tx, item.ev);
-        });
-        for (const item of batch) item.resolve();
-      } catch (e) {
-        for (const item of batch) item.reject(e);
-      }
+      this.store
+        .atomic(
+          (tx) =>
+            this.appendAll(
+              tx,
+              batch.map((b) => b.ev),
+            ),
+          { durability: "background", appendOnly: true },
+        )
+        .then(
+          () => {
+            for (const item of batch) item.resolve();
+          },
+          (e) => {
+            for (const item of batch) item.reject(e);
+          },
+        );
     }
-    this.flushing = false;
   }
 
   /**

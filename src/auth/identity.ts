@@ -2,7 +2,7 @@
 import type { TLSSocket } from "node:tls";
 import type { Actor, Role } from "../audit/audit-log.js";
 import { StrongroomError } from "../errors/registry.js";
-import type { Queryable } from "../store/store.js";
+import type { Store } from "../store/store.js";
 
 export interface Identity extends Actor {
   cn: string;
@@ -56,9 +56,10 @@ interface CertRow {
  * already-open connection. A CA-signed certificate this server has no record of (e.g. its own server
  * certificate) is refused.
  */
-export async function identify(db: Queryable, peer: PeerCertificate, address: string | null, now: Date): Promise<Identity> {
+export async function identify(db: Pick<Store, "cachedGet">, peer: PeerCertificate, address: string | null, now: Date): Promise<Identity> {
   const serial = normalizeSerial(peer.serial);
-  const row = await db.get<CertRow>("SELECT cn, ou, role, status, not_after FROM certificates WHERE serial = $1", [serial]);
+  // Cached between changes: a revocation is a committed change and empties the cache.
+  const row = await db.cachedGet<CertRow>("SELECT cn, ou, role, status, not_after FROM certificates WHERE serial = $1", [serial]);
   if (!row || row.cn !== peer.cn || row.role === ("server" as Role)) throw new StrongroomError("cert_unknown");
   if (row.status !== "valid") throw new StrongroomError("cert_revoked");
   // TLS already checked both validity dates against the process's wall clock; the service clock

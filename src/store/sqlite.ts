@@ -1,12 +1,26 @@
-// SQLite backend of the Store (better-sqlite3, WAL, synchronous=FULL so a commit is fsynced before we reply).
+// SQLite backend of the Store (better-sqlite3, WAL); a commit resolves only after the WAL is fsynced (group commit).
+import { closeSync, fdatasync, openSync } from "node:fs";
 import Database from "better-sqlite3";
 import { MIGRATIONS } from "./migrations.js";
-import type { Row, SqlValue, Store, Tx } from "./store.js";
+import type { AtomicOptions, Row, SqlValue, Store, Tx } from "./store.js";
 
 interface Prepared {
   stmt: Database.Statement;
   /** For each positional `?`, which `$n` parameter (0-based) feeds it. */
   order: number[];
+}
+
+/** Rows kept by cachedGet (then it starts over): the hot keys and certificates, bounded for a million-key database. */
+const ROW_CACHE_SIZE = 20_000;
+
+/** Callers own what they get: a shallow copy, with Buffers copied so that zeroing one cannot reach the cache. */
+function copyRow(r: Row): Row {
+  const out: Row = {};
+  for (const k in r) {
+    const v = r[k];
+    out[k] = Buffer.isBuffer(v) ? Buffer.from(v) : v;
+  }
+  return out;
 }
 
 export class SqliteStore implements Store {
@@ -16,15 +30,34 @@ export class SqliteStore implements Store {
   /** Serializes transactions: better-sqlite3 has one connection, and `atomic` bodies are async. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly tx: Tx;
+  private readonly walPath: string;
+  private walFd: number | null = null;
+  /** The fdatasync now running, and the one queued behind it (which covers every commit made since it started). */
+  private syncing: Promise<void> | null = null;
+  private queuedSync: Promise<void> | null = null;
+  /** Rows read with cachedGet since the last change, by statement and then by parameters (null: no row). */
+  private readonly rows = new Map<string, Map<string, Row | null>>();
+  private rowCount = 0;
+  private versionCheckedAt = 0;
+  private readonly dataVersion: Database.Statement;
+  private lastDataVersion = 0;
+  /** Set once an fdatasync has failed: what reached the disk is unknown, so nothing more is acknowledged. */
+  private failed: Error | null = null;
 
   constructor(path: string, opts: { busyTimeoutMs?: number } = {}) {
     this.db = new Database(path, { timeout: opts.busyTimeoutMs ?? 5000 });
     this.db.pragma("journal_mode = WAL");
-    // FULL: every commit is fsynced, so an acknowledged change survives kill -9 and power loss.
-    this.db.pragma("synchronous = FULL");
+    this.walPath = `${path}-wal`;
+    // Durability without blocking the event loop: SQLite's FULL mode would fsync the WAL inside COMMIT, on this
+    // thread. NORMAL differs from FULL only by that per-commit sync (the WAL header is still synced when the WAL
+    // restarts, and checkpoints still sync), so `atomic` adds it back as an fdatasync of the WAL on the libuv
+    // thread pool, shared by every commit made before it starts, and resolves only after it completes.
+    this.db.pragma("synchronous = NORMAL");
     this.db.pragma("foreign_keys = ON");
     // Destroyed material is overwritten on disk, not just unlinked from the page.
     this.db.pragma("secure_delete = ON");
+    this.dataVersion = this.db.prepare("PRAGMA data_version").pluck();
+    this.lastDataVersion = this.dataVersion.get() as number;
     this.tx = { all: (s, p) => this.all(s, p), get: (s, p) => this.get(s, p), run: (s, p) => this.run(s, p) };
   }
 
@@ -63,11 +96,59 @@ export class SqliteStore implements Store {
 
   async run(sql: string, params: SqlValue[] = []): Promise<number> {
     const p = this.prepare(sql);
-    return p.stmt.run(...this.bind(p, params)).changes;
+    const changes = p.stmt.run(...this.bind(p, params)).changes;
+    // An autocommit write outside any transaction is acknowledged only once durable, like `atomic`.
+    if (changes > 0 && !this.db.inTransaction) {
+      this.clearRows();
+      await this.durable();
+    }
+    return changes;
   }
 
-  atomic<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    const result = this.queue.then(async () => {
+  async cachedGet<T = Row>(sql: string, params: SqlValue[]): Promise<T | undefined> {
+    // Another connection (an offline tool, a misconfigured second server) may have committed: SQLite's
+    // data_version says so. Asking costs as much as the row itself, so it is asked at most once a millisecond.
+    const now = performance.now();
+    if (now - this.versionCheckedAt >= 1) {
+      this.versionCheckedAt = now;
+      const version = this.dataVersion.get() as number;
+      if (version !== this.lastDataVersion) {
+        this.lastDataVersion = version;
+        this.clearRows();
+      }
+    }
+    let key = "";
+    for (const p of params) {
+      if (typeof p !== "string" && typeof p !== "number") return this.get<T>(sql, params);
+      key += `${p}\u0000`;
+    }
+    // Keyed by the statement text (a constant string whose hash V8 keeps) and then by the parameters.
+    let bySql = this.rows.get(sql);
+    const hit = bySql?.get(key);
+    if (hit !== undefined) return (hit === null ? undefined : copyRow(hit)) as T | undefined;
+    const row = await this.get<Row>(sql, params);
+    // Inside an open transaction a read may see uncommitted writes: never cache those.
+    if (!this.db.inTransaction) {
+      if (this.rowCount >= ROW_CACHE_SIZE) this.clearRows();
+      if (!bySql) {
+        bySql = new Map();
+        this.rows.set(sql, bySql);
+      }
+      bySql.set(key, row ?? null);
+      this.rowCount++;
+    }
+    return (row === undefined ? undefined : copyRow(row)) as T | undefined;
+  }
+
+  private clearRows(): void {
+    if (this.rowCount === 0) return;
+    this.rows.clear();
+    this.rowCount = 0;
+  }
+
+  atomic<T>(fn: (tx: Tx) => Promise<T>, opts: AtomicOptions = {}): Promise<T> {
+    const committed = this.queue.then(async () => {
+      if (this.failed) throw this.failed;
       this.db.exec("BEGIN IMMEDIATE");
       try {
         const value = await fn(this.tx);
@@ -76,10 +157,72 @@ export class SqliteStore implements Store {
       } catch (e) {
         if (this.db.inTransaction) this.db.exec("ROLLBACK");
         throw e;
+      } finally {
+        if (!opts.appendOnly) this.clearRows();
       }
     });
-    this.queue = result.catch(() => undefined);
-    return result;
+    // The next transaction may start while this one's sync runs; this one resolves after the sync.
+    this.queue = committed.catch(() => undefined);
+    if (opts.durability === "background") {
+      return committed.then((value) => {
+        this.durable().catch(() => undefined); // a failure is reported by every later commit (fail-stop)
+        return value;
+      });
+    }
+    return committed.then(async (value) => {
+      await this.durable();
+      return value;
+    });
+  }
+
+  /** Resolves when everything committed so far is on disk: joins the next fdatasync to start (group commit). */
+  private durable(): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (!this.syncing) {
+      this.syncing = this.fdatasyncWal();
+      return this.syncing;
+    }
+    // A sync already running may have started before our commit: wait for the one after it.
+    if (!this.queuedSync) {
+      this.queuedSync = this.syncing.then(
+        () => this.startQueued(),
+        () => this.startQueued(),
+      );
+    }
+    return this.queuedSync;
+  }
+
+  private startQueued(): Promise<void> {
+    this.queuedSync = null;
+    this.syncing = this.fdatasyncWal();
+    return this.syncing;
+  }
+
+  private fdatasyncWal(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (this.failed) {
+        this.syncing = null;
+        return reject(this.failed);
+      }
+      try {
+        this.walFd ??= openSync(this.walPath, "r");
+      } catch (e) {
+        this.syncing = null;
+        return reject(this.fail(e));
+      }
+      fdatasync(this.walFd, (err) => {
+        this.syncing = null;
+        if (err) reject(this.fail(err));
+        else resolve();
+      });
+    });
+  }
+
+  private fail(e: unknown): Error {
+    // After a failed fsync the kernel may have dropped the dirty pages: retrying could report success for data
+    // that is gone. Stop acknowledging; a restart recovers from what the WAL really holds.
+    this.failed ??= new Error(`database WAL fsync failed, restart required: ${(e as Error).message}`);
+    return this.failed;
   }
 
   async migrate(): Promise<number> {
@@ -99,6 +242,10 @@ export class SqliteStore implements Store {
 
   async close(): Promise<void> {
     await this.queue;
+    await this.queuedSync?.catch(() => undefined);
+    await this.syncing?.catch(() => undefined);
     this.db.close();
+    if (this.walFd !== null) closeSync(this.walFd);
+    this.walFd = null;
   }
 }

@@ -16,13 +16,30 @@ export interface Queryable {
 
 export type Tx = Queryable;
 
+export interface AtomicOptions {
+  /** "wait" (default): resolve after the commit is on disk. "background": resolve at commit, sync right after. */
+  durability?: "wait" | "background";
+  /** The transaction only appends audit events (and the chain head): rows read with `cachedGet` stay valid. */
+  appendOnly?: boolean;
+}
+
 export interface Store extends Queryable {
   readonly dialect: "sqlite" | "postgres";
   /**
    * Runs `fn` in one serializable transaction: all of its writes commit together (durably, before
    * the returned promise resolves) or none do. `fn` must only use `tx`, never the outer store.
+   * With `durability: "background"` the promise resolves once the transaction is committed (visible,
+   * and safe from a process crash) and it is flushed to disk by the next sync, which starts at once
+   * without anyone waiting: only for the audit events of reads (DESIGN: reads are committed before the
+   * reply; changes are durable before the reply).
    */
-  atomic<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
+  atomic<T>(fn: (tx: Tx) => Promise<T>, opts?: AtomicOptions): Promise<T>;
+  /**
+   * `get` for the hot rows every request reads (its certificate, the key, the object), answered from memory
+   * until the next change: any committed or rolled-back transaction that is not `appendOnly`, any autocommit
+   * write, or a commit by another connection to the same database drops every cached row. Returns a copy.
+   */
+  cachedGet<T = Row>(sql: string, params: SqlValue[]): Promise<T | undefined>;
   /** Applies pending schema migrations; returns the schema version. */
   migrate(): Promise<number>;
   close(): Promise<void>;
