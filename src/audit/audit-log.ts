@@ -183,8 +183,8 @@ export class AuditLog {
 
   /**
    * Appends an event for a read or a refusal; resolves once it is committed (group commit). The disk sync
-   * starts at once but is not waited for: a read changes nothing, so its reply need not wait for the disk;
-   * its event survives a process crash at commit and a power loss once the sync (about a millisecond) ends.
+   * is not waited for: a read changes nothing, so its reply need not wait for the disk. Its event survives a
+   * process crash from the commit on, and a power loss once the store's background sync (≤ ~50 ms) is done.
    */
   record(ev: AuditInput): Promise<void> {
     return new Promise((resolve, reject) => {

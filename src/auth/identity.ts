@@ -18,8 +18,23 @@ export interface PeerCertificate {
   ou: string;
 }
 
-/** The verified peer certificate of a TLS socket, or null if none was presented or it did not verify. */
+/** Peer certificates by connection: getPeerCertificate() re-parses the certificate on every call. */
+const peers = new WeakMap<TLSSocket, PeerCertificate | null>();
+
+/**
+ * The verified peer certificate of a TLS socket, or null if none was presented or it did not verify. Read once
+ * per connection: the listeners disable renegotiation, so a connection cannot change its certificate.
+ */
 export function peerOf(socket: TLSSocket): PeerCertificate | null {
+  let p = peers.get(socket);
+  if (p === undefined) {
+    p = readPeer(socket);
+    peers.set(socket, p);
+  }
+  return p;
+}
+
+function readPeer(socket: TLSSocket): PeerCertificate | null {
   if (!socket.authorized) return null;
   const c = socket.getPeerCertificate();
   if (!c?.serialNumber) return null;

@@ -69,6 +69,7 @@ export function createApiServer(o: ApiServerOptions): Server {
   });
 
   server.on("secureConnection", (socket: TLSSocket) => {
+    socket.disableRenegotiation(); // TLS 1.2 renegotiation could swap the certificate peerOf remembers
     socket.setNoDelay(true);
     void screenConnection(app, socket, log);
   });

@@ -161,10 +161,9 @@ export class KeyService {
 
   async findVersion(db: Store | Tx, key: KeyRow, version?: number): Promise<ObjectRow> {
     const v = version ?? key.current_version;
-    const o = await db.get<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE name = $1 AND version = $2 AND is_primary = 1`, [
-      key.name,
-      v,
-    ]);
+    const sql = `SELECT ${OBJECT_COLUMNS} FROM objects WHERE name = $1 AND version = $2 AND is_primary = 1`;
+    const o =
+      db === this.deps.store ? await this.deps.store.cachedGet<ObjectRow>(sql, [key.name, v]) : await db.get<ObjectRow>(sql, [key.name, v]);
     if (!o) return fail("version_not_found", { name: key.name, version: v });
     return o;
   }

@@ -32,6 +32,7 @@ export function createKmipListener(o: KmipListenerOptions): Server {
   const allow = enforceAllowlist(server, app, log, "kmip");
 
   server.on("secureConnection", (socket: TLSSocket) => {
+    socket.disableRenegotiation(); // TLS 1.2 renegotiation could swap the certificate peerOf remembers
     socket.setNoDelay(true);
     socket.setTimeout(o.idleTimeoutMs ?? 300_000, () => socket.destroy());
     const address = socket.remoteAddress ?? null;

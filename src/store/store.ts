@@ -17,7 +17,7 @@ export interface Queryable {
 export type Tx = Queryable;
 
 export interface AtomicOptions {
-  /** "wait" (default): resolve after the commit is on disk. "background": resolve at commit, sync right after. */
+  /** "wait" (default): resolve after the commit is on disk. "background": resolve at commit, sync within ~50 ms. */
   durability?: "wait" | "background";
   /** The transaction only appends audit events (and the chain head): rows read with `cachedGet` stay valid. */
   appendOnly?: boolean;
@@ -29,8 +29,8 @@ export interface Store extends Queryable {
    * Runs `fn` in one serializable transaction: all of its writes commit together (durably, before
    * the returned promise resolves) or none do. `fn` must only use `tx`, never the outer store.
    * With `durability: "background"` the promise resolves once the transaction is committed (visible,
-   * and safe from a process crash) and it is flushed to disk by the next sync, which starts at once
-   * without anyone waiting: only for the audit events of reads (DESIGN: reads are committed before the
+   * and safe from a process crash) and it is flushed to disk by a sync that starts within about 50 ms
+   * (sooner if a change commits meanwhile): only for the audit events of reads (DESIGN: reads are committed before the
    * reply; changes are durable before the reply).
    */
   atomic<T>(fn: (tx: Tx) => Promise<T>, opts?: AtomicOptions): Promise<T>;
