@@ -122,3 +122,34 @@ describe("audit while sealed", () => {
     }
   });
 });
+
+describe("audit group commit", () => {
+  test("reads interleaved with changes that commit or roll back keep one unbroken chain", async () => {
+    const i = await newInstance();
+    try {
+      const { audit, store } = i.server.app;
+      const actor = { cn: "t", ou: "t", role: null, serial: null, address: null };
+      const read = (n: number) =>
+        Promise.all(Array.from({ length: n }, (_, k) => audit.record({ actor, action: "test.read", outcome: "success", detail: { k } })));
+      await read(20);
+      // A change whose transaction appends its event and then fails: the event must not be chained onto.
+      await assert.rejects(
+        store.atomic(async (tx) => {
+          await audit.append(tx, { actor, action: "test.change", outcome: "success" });
+          throw new Error("rolled back");
+        }),
+        /rolled back/,
+      );
+      await read(5);
+      await store.atomic((tx) => audit.append(tx, { actor, action: "test.change", outcome: "success" }));
+      await Promise.all([read(7), store.atomic((tx) => audit.append(tx, { actor, action: "test.change", outcome: "success" })), read(3)]);
+      const v = await audit.verify();
+      assert.equal(v.ok, true, JSON.stringify(v));
+      const changes = await audit.query({ action: "test.change" });
+      assert.equal(changes.events.length, 2, "the rolled-back event is gone, the committed ones are there");
+      assert.equal((await audit.query({ action: "test.read", limit: 1000 })).events.length, 35);
+    } finally {
+      await i.cleanup();
+    }
+  });
+});

@@ -83,6 +83,9 @@ const HEAD = "audit_head";
 const COLUMNS =
   "seq, time, node, actor_cn, actor_ou, actor_role, actor_serial, actor_address, action, target_name, target_version, outcome, reason, request_id, detail, mac";
 
+/** The newest event: its seq and MAC (null while unchained). */
+type Tail = { seq: number; mac: string | null };
+
 const INSERT = `INSERT INTO events (${COLUMNS}) VALUES (${COLUMNS.split(",")
   .map((_, i) => `$${i + 1}`)
   .join(", ")})`;
@@ -112,6 +115,13 @@ function macInput(prev: string, r: Omit<EventRow, "mac">): string {
 export class AuditLog {
   private queue: { ev: AuditInput; resolve: () => void; reject: (e: unknown) => void }[] = [];
   private scheduled = false;
+  /**
+   * The newest event as of the last group this log committed itself; null when unknown (a change transaction
+   * appended since, or a group failed). Saves the tail lookup in back-to-back read groups.
+   */
+  private tail: Tail | null = null;
+  /** Counts appends, so that a group's tail is kept only if nothing else appended before it committed. */
+  private appends = 0;
 
   constructor(
     private readonly store: Store,
@@ -128,12 +138,14 @@ export class AuditLog {
 
   /** Appends one event inside `tx` (the caller's transaction, so the event commits with the change). */
   async append(tx: Tx, ev: AuditInput): Promise<number> {
-    return this.appendAll(tx, [ev]);
+    this.tail = null; // the caller's transaction may still roll back: read the tail from the table next time
+    this.appends++;
+    return (await this.appendAll(tx, [ev])).seq;
   }
 
   /** Appends events in order inside `tx`; the chain head is written once, after the last. Returns the last seq. */
-  private async appendAll(tx: Tx, evs: AuditInput[]): Promise<number> {
-    const last = await tx.get<{ seq: number; mac: string | null }>("SELECT seq, mac FROM events ORDER BY seq DESC LIMIT 1");
+  private async appendAll(tx: Tx, evs: AuditInput[], tail: Tail | null = null): Promise<Tail> {
+    const last = tail ?? (await tx.get<{ seq: number; mac: string | null }>("SELECT seq, mac FROM events ORDER BY seq DESC LIMIT 1"));
     let seq = last?.seq ?? 0;
     // While sealed there is no MAC key: rows are written unchained and chained at unseal (chainPending).
     let prevMac: string | null = this.barrier.sealed || (last && last.mac === null) ? null : (last?.mac ?? "");
@@ -178,7 +190,7 @@ export class AuditLog {
       prevMac = mac;
     }
     if (prevMac !== null && evs.length > 0) await this.writeHead(tx, seq, prevMac);
-    return seq;
+    return { seq, mac: prevMac };
   }
 
   /**
@@ -204,17 +216,24 @@ export class AuditLog {
     this.scheduled = false;
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, 1000);
+      let mine = 0;
       this.store
         .atomic(
-          (tx) =>
-            this.appendAll(
+          async (tx) => {
+            const known = this.tail;
+            this.tail = null;
+            mine = ++this.appends;
+            return this.appendAll(
               tx,
               batch.map((b) => b.ev),
-            ),
+              known,
+            );
+          },
           { durability: "background", appendOnly: true },
         )
         .then(
-          () => {
+          (tail) => {
+            if (this.appends === mine) this.tail = tail; // committed, and still the newest event
             for (const item of batch) item.resolve();
           },
           (e) => {
@@ -247,6 +266,8 @@ export class AuditLog {
 
   /** Chains events written while sealed, in sequence order (only those after the recorded head). */
   async chainPending(): Promise<void> {
+    this.tail = null; // MACs of the newest events change here
+    this.appends++;
     await this.store.atomic(async (tx) => {
       const head = await this.readHead(tx);
       // Rows at or before the head were chained once: a NULL MAC there is tampering, left for verify to report.
