@@ -55,7 +55,7 @@ export interface OpenOptions {
 export async function openApp(dir: string, o: OpenOptions): Promise<App> {
   const config = loadConfig(dir);
   const clock = o.clock ?? (() => new Date());
-  const store = new SqliteStore(resolvePath(config, config.storage.path), { checkpointInWorker: true });
+  const store = new SqliteStore(resolvePath(config, config.storage.path));
   await store.migrate();
   const seal = config.seal.type === "file" ? { ...config.seal, keyFile: resolvePath(config, config.seal.keyFile) } : config.seal;
   const barrier = new Barrier(store, seal);

@@ -1,6 +1,5 @@
 // SQLite backend of the Store (better-sqlite3, WAL); a commit resolves only after the WAL is fsynced (group commit).
 import { closeSync, fdatasync, openSync } from "node:fs";
-import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { MIGRATIONS } from "./migrations.js";
 import type { AtomicOptions, Row, SqlValue, Store, Tx } from "./store.js";
@@ -10,9 +9,6 @@ interface Prepared {
   /** For each positional `?`, which `$n` parameter (0-based) feeds it. */
   order: number[];
 }
-
-/** How often the worker copies the WAL into the database file (WAL growth in between: a few MB at full load). */
-const CHECKPOINT_INTERVAL_MS = 200;
 
 /** At most this long between a background commit (a read's audit event) and the fdatasync that covers it. */
 const BACKGROUND_SYNC_MS = 50;
@@ -52,14 +48,7 @@ export class SqliteStore implements Store {
   private failed: Error | null = null;
   private syncTimer: NodeJS.Timeout | null = null;
 
-  private checkpointer: Worker | null = null;
-
-  /**
-   * `checkpointInWorker`: WAL checkpoints run on a worker thread with its own connection instead of inside
-   * whichever commit crosses SQLite's 1,000-page threshold on this thread (the server sets it; short-lived
-   * stores such as `init` do not need it).
-   */
-  constructor(path: string, opts: { busyTimeoutMs?: number; checkpointInWorker?: boolean } = {}) {
+  constructor(path: string, opts: { busyTimeoutMs?: number } = {}) {
     this.db = new Database(path, { timeout: opts.busyTimeoutMs ?? 5000 });
     this.db.pragma("journal_mode = WAL");
     this.walPath = `${path}-wal`;
@@ -71,29 +60,9 @@ export class SqliteStore implements Store {
     this.db.pragma("foreign_keys = ON");
     // Destroyed material is overwritten on disk, not just unlinked from the page.
     this.db.pragma("secure_delete = ON");
-    if (opts.checkpointInWorker && path !== ":memory:") this.startCheckpointer(path);
     this.dataVersion = this.db.prepare("PRAGMA data_version").pluck();
     this.lastDataVersion = this.dataVersion.get() as number;
     this.tx = { all: (s, p) => this.all(s, p), get: (s, p) => this.get(s, p), run: (s, p) => this.run(s, p) };
-  }
-
-  private startCheckpointer(path: string): void {
-    const worker = new Worker(new URL("./sqlite-checkpointer.js", import.meta.url), {
-      workerData: { path, intervalMs: CHECKPOINT_INTERVAL_MS },
-    });
-    worker.unref();
-    this.db.pragma("wal_autocheckpoint = 0");
-    const fallBack = () => {
-      // Without the worker the WAL would grow without bound: checkpoint on this thread again.
-      if (this.checkpointer === worker && this.db.open) this.db.pragma("wal_autocheckpoint = 1000");
-      this.checkpointer = null;
-    };
-    worker.on("error", fallBack);
-    worker.on("exit", fallBack);
-    worker.on("message", (m: { type: string; message?: string }) => {
-      if (m.type === "error") process.emitWarning(`WAL checkpoints are failing: ${m.message}`);
-    });
-    this.checkpointer = worker;
   }
 
   private prepare(sql: string): Prepared {
@@ -297,15 +266,6 @@ export class SqliteStore implements Store {
     }
     await this.queuedSync?.catch(() => undefined);
     await this.syncing?.catch(() => undefined);
-    const worker = this.checkpointer;
-    if (worker) {
-      this.checkpointer = null;
-      await new Promise<void>((resolve) => {
-        worker.once("exit", () => resolve());
-        worker.once("message", () => void worker.terminate());
-        worker.postMessage({ type: "close" });
-      });
-    }
     this.db.close();
     if (this.walFd !== null) closeSync(this.walFd);
     this.walFd = null;
