@@ -57,6 +57,10 @@ export class SqliteStore implements Store {
     // restarts, and checkpoints still sync), so `atomic` adds it back as an fdatasync of the WAL on the libuv
     // thread pool, shared by every commit made before it starts, and resolves only after it completes.
     this.db.pragma("synchronous = NORMAL");
+    // Checkpoint (copy the WAL into the database and fsync both, on this thread) every 10,000 pages instead of
+    // 1,000: under load a commit every few hundred microseconds would otherwise stall for a checkpoint ~20 times
+    // a second. The WAL stays under ~40 MB and is reused after each checkpoint.
+    this.db.pragma("wal_autocheckpoint = 10000");
     this.db.pragma("foreign_keys = ON");
     // Destroyed material is overwritten on disk, not just unlinked from the page.
     this.db.pragma("secure_delete = ON");
