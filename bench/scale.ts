@@ -425,6 +425,8 @@ interface ScaleReport {
   prewarmSeconds: number[];
   pageout: string | null;
   totalSeconds: number;
+  /** Of which waiting for another benchmark's /tmp/bench.lock. */
+  lockSeconds: number;
 }
 
 function formatReport(r: ScaleReport): string {
@@ -437,7 +439,10 @@ function formatReport(r: ScaleReport): string {
   const p99s = (x: Run) => x.rounds.map((y) => y.p99ms.toFixed(2)).join(" / ");
   const runFailed = (x: Run) => (x.result.failed > 0 ? ` — **${x.result.failed} failed: ${x.result.firstFailure}**` : "");
   const L: string[] = [];
-  L.push(`Machine: ${r.machine}; ${r.date}. Command: \`${r.command}\` (${Math.round(r.totalSeconds)} s in all).`);
+  L.push(
+    `Machine: ${r.machine}; ${r.date}. Command: \`${r.command}\` (${Math.round(r.totalSeconds)} s in all` +
+      (r.lockSeconds >= 1 ? `, ${Math.round(r.lockSeconds)} s of it waiting for another benchmark's ${LOCK}).` : ")."),
+  );
   L.push("");
   L.push(
     `Storage: fsync (4 KiB write + fdatasync) p50 ${ms(r.fsync.before.p50ms)} / p99 ${ms(r.fsync.before.p99ms)} before the run, ` +
@@ -501,8 +506,12 @@ function formatReport(r: ScaleReport): string {
   L.push(
     `The database (${mb(dbBytes)}) is larger than SQLite's page cache in the server (${mb(r.db.defaultCacheBytes)} by default), so a lookup of a random name ` +
       "reads pages from the OS page cache or, when they are not there, from the disk" +
-      (r.pageout ? `; on this machine ${r.pageout}, so much of the file is not in memory when a run starts` : "") +
-      `. The informational Locate run reads the whole file first (${r.prewarmSeconds.map((x) => `${x.toFixed(1)} s`).join(" / ")} per round).`,
+      (r.pageout ? `; on this machine ${r.pageout}` : "") +
+      `. The informational Locate run reads the whole file first: ${r.prewarmSeconds.map((x) => `${x.toFixed(2)} s`).join(" / ")} per round` +
+      (r.prewarmSeconds.length ? `, at least ${(dbBytes / Math.max(...r.prewarmSeconds) / 1e9).toFixed(1)} GB/s` : "") +
+      (r.prewarmSeconds.length && dbBytes / Math.max(...r.prewarmSeconds) >= 2e9
+        ? " (the file was already in memory: the pre-read changes little)."
+        : " (part of it came from the disk)."),
   );
   L.push("");
   const s0 = r.starts[0];
@@ -555,7 +564,9 @@ async function main(): Promise<void> {
   const reuse = args.reuse && existsSync(join(dir, "strongroom.yaml"));
   const present = reuse ? countKeys(instanceOf(dir).database) : 0;
   if (present > KEYS) throw new Error(`${dir} already holds ${int(present)} keys, more than --keys ${int(KEYS)}`);
+  const lockWait = performance.now();
   if (KEYS >= HEAVY) await takeLock();
+  const lockSeconds = (performance.now() - lockWait) / 1000;
 
   const fsyncBefore = fsyncLatency(dirname(dir));
   const cpu = new CpuAccount(ownIds);
@@ -675,6 +686,7 @@ async function main(): Promise<void> {
     prewarmSeconds,
     pageout: pageoutPolicy(),
     totalSeconds: (performance.now() - started) / 1000,
+    lockSeconds,
   };
   const text = formatReport(report);
   console.log(`\n${text}`);
