@@ -59,7 +59,7 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
   await store.migrate();
   const seal = config.seal.type === "file" ? { ...config.seal, keyFile: resolvePath(config, config.seal.keyFile) } : config.seal;
   const barrier = new Barrier(store, seal);
-  const audit = new AuditLog(store, barrier, config.node, clock);
+  const audit = new AuditLog(store, barrier, config.node, clock, config.storage.syncReads === true);
   const governance = new GovernanceService({ store, audit, clock, initial: config.governance });
   await governance.load();
   const keys = new KeyService({

@@ -153,3 +153,62 @@ describe("audit group commit", () => {
     }
   });
 });
+
+describe("audit across an unseal", () => {
+  test("a read group that commits while the unseal is chaining the sealed-time events keeps the chain MAC'd", async () => {
+    const i = await newInstance({ seal: "shamir", shares: 3, threshold: 2 });
+    try {
+      const { audit, store, barrier } = i.server.app;
+      const actor = { cn: "t", ou: "t", role: null, serial: null, address: null };
+      const read = () => audit.record({ actor, action: "test.read", outcome: "success" });
+      await Promise.all([read(), read()]); // written while sealed: no MAC yet
+      // Hold the store so that the next group is queued before the unseal's chaining transaction.
+      let release!: () => void;
+      const held = store.atomic(() => new Promise<void>((r) => (release = r)));
+      const queued = read();
+      await new Promise((r) => setImmediate(r));
+      const shares = i.init.unsealShares as string[];
+      await barrier.submitShare(shares[0]);
+      const unsealed = barrier.submitShare(shares[1]);
+      while (barrier.sealed) await new Promise((r) => setImmediate(r));
+      release();
+      await Promise.all([held, queued, unsealed]);
+      for (let n = 0; n < 3; n++) await Promise.all([read(), read()]);
+      await store.atomic((tx) => audit.append(tx, { actor, action: "test.change", outcome: "success" }));
+      const v = await audit.verify();
+      assert.equal(v.ok, true, JSON.stringify(v));
+      const unchained = await store.get<{ n: number }>("SELECT COUNT(*) AS n FROM events WHERE mac IS NULL");
+      assert.equal(unchained?.n, 0, "every event after the unseal is chained");
+    } finally {
+      await i.cleanup();
+    }
+  });
+});
+
+describe("storage.syncReads", () => {
+  test("when set, the events of reads wait for their fsync like changes do; a non-boolean is refused", async () => {
+    const i = await newInstance();
+    try {
+      const { readFileSync, writeFileSync } = await import("node:fs");
+      const path = `${i.dir}/strongroom.yaml`;
+      const yaml = readFileSync(path, "utf8");
+      assert.match(yaml, /\n {2}type: sqlite\n/);
+      writeFileSync(path, yaml.replace("\n  type: sqlite\n", "\n  type: sqlite\n  syncReads: true\n"));
+      await i.restart();
+      const store = i.server.app.store;
+      const seen: string[] = [];
+      const atomic = store.atomic.bind(store);
+      store.atomic = ((fn, opts) => {
+        seen.push(opts?.durability ?? "wait");
+        return atomic(fn, opts);
+      }) as typeof store.atomic;
+      assert.equal((await i.as.app.call("GET", "/v1/sys/status")).status, 200);
+      assert.ok(seen.length > 0 && seen.every((d) => d === "wait"), JSON.stringify(seen));
+      await i.stop();
+      writeFileSync(path, yaml.replace("\n  type: sqlite\n", "\n  type: sqlite\n  syncReads: yes please\n"));
+      await assert.rejects(i.restart(), /storage.syncReads must be true or false/);
+    } finally {
+      await i.cleanup();
+    }
+  });
+});

@@ -91,3 +91,23 @@ test("concurrent commits, waiting for their sync or not, all resolve and all lan
   assert.equal(count?.n, 50);
   await store.close();
 });
+
+test("a read's background commit does not resolve before a change it could have seen is on disk", async () => {
+  const { store } = await freshStore("e.db");
+  const order: string[] = [];
+  const change = store
+    .atomic((tx) => tx.run("UPDATE settings SET value = $1 WHERE name = $2", ["v2", "k"]))
+    .then(() => order.push("change durable"));
+  // The change is committed (visible) as soon as its body ran; the read comes right after, during its sync.
+  await new Promise((r) => setImmediate(r));
+  assert.equal((await store.cachedGet<{ value: string }>(SQL, ["k"]))?.value, "v2");
+  const read = store
+    .atomic((tx) => tx.run("INSERT INTO settings (name, value) VALUES ($1, $2)", ["read-event", "x"]), {
+      durability: "background",
+      appendOnly: true,
+    })
+    .then(() => order.push("read answered"));
+  await Promise.all([change, read]);
+  assert.deepEqual(order, ["change durable", "read answered"]);
+  await store.close();
+});

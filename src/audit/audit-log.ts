@@ -128,6 +128,8 @@ export class AuditLog {
     private readonly barrier: Barrier,
     private readonly node: string,
     private readonly clock: () => Date,
+    /** Wait for the disk before answering reads and refusals too (config `storage.syncReads`). */
+    private readonly syncReads = false,
   ) {
     barrier.onUnseal(() => this.chainPending());
   }
@@ -229,11 +231,13 @@ export class AuditLog {
               known,
             );
           },
-          { durability: "background", appendOnly: true },
+          { durability: this.syncReads ? "wait" : "background", appendOnly: true },
         )
         .then(
           (tail) => {
-            if (this.appends === mine) this.tail = tail; // committed, and still the newest event
+            // Committed, still the newest event, and chained: an unchained (sealed-time) tail gets its MAC from
+            // chainPending later, so remembering it would chain every later event onto a NULL MAC.
+            if (this.appends === mine && tail.mac !== null) this.tail = tail;
             for (const item of batch) item.resolve();
           },
           (e) => {
@@ -269,6 +273,8 @@ export class AuditLog {
     this.tail = null; // MACs of the newest events change here
     this.appends++;
     await this.store.atomic(async (tx) => {
+      this.tail = null; // again inside the transaction: a group queued before it may have committed meanwhile
+      this.appends++;
       const head = await this.readHead(tx);
       // Rows at or before the head were chained once: a NULL MAC there is tampering, left for verify to report.
       const first = await tx.get<{ seq: number }>("SELECT MIN(seq) AS seq FROM events WHERE mac IS NULL AND seq > $1", [
