@@ -585,8 +585,15 @@ async function main(): Promise<void> {
 
   log("measuring the database (checkpoint, dbstat) …");
   const db = databaseSize(inst.database);
-  const perRun = REQUESTS;
-  const warm = Math.min(1000, Math.ceil(perRun / 10));
+  // Every round uses names and keys of its own: with fewer keys than the runs need (a quick check with --keys), the
+  // runs shrink to fit rather than reuse a key (a reused key's Get would no longer be a first retrieval).
+  const warmOf = (r: number) => Math.min(1000, Math.ceil(r / 10));
+  const need = (r: number) => 3 * ROUNDS * (warmOf(r) + r) + ROUNDS * (warmOf(r) + Math.ceil(r / 2)) + 1;
+  let perRun = REQUESTS;
+  while (perRun > 100 && need(perRun) > KEYS) perRun = Math.floor(perRun * 0.9);
+  if (need(perRun) > KEYS) throw new Error(`--keys must be at least ${int(need(100))} for ${ROUNDS} round(s)`);
+  if (perRun < REQUESTS) log(`${int(KEYS)} keys: ${int(perRun)} measured requests per round instead of ${int(REQUESTS)}`);
+  const warm = warmOf(perRun);
   const getCount = Math.ceil(perRun / 2);
   // Locate: every round of the 1- and 8-connection runs on names of its own. Get: every round on keys of its own,
   // each key retrieved three times over (first retrieval, repeat, repeat at 8 connections).
