@@ -216,3 +216,21 @@ describe("on-board cryptography", () => {
     assert.equal((await i.as.app.call("GET", "/v1/keys/aes/material?version=9")).status, 404);
   });
 });
+
+test("pooled IVs: the requested length, never repeated across pool refills, independent copies", async () => {
+  const { randomIv } = await import("../src/crypto/random-pool.js");
+  const seen = new Set<string>();
+  for (let i = 0; i < 5000; i++) {
+    const n = [12, 16, 7][i % 3];
+    const iv = randomIv(n);
+    assert.equal(iv.length, n);
+    const hex = iv.toString("hex");
+    assert.ok(!seen.has(hex), "an IV was handed out twice");
+    seen.add(hex);
+  }
+  const a = randomIv(16);
+  const copy = Buffer.from(a);
+  randomIv(16);
+  assert.deepEqual(a, copy, "a handed-out IV does not change afterwards");
+  assert.equal(randomIv(100).length, 100);
+});

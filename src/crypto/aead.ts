@@ -1,12 +1,13 @@
 // AES-256-GCM sealing of small secrets (KEKs, key material) with bound additional data.
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv } from "node:crypto";
+import { randomIv } from "./random-pool.js";
 
 const NONCE = 12;
 const TAG = 16;
 
 /** Returns nonce || ciphertext || tag. */
 export function seal(key: Buffer, plaintext: Buffer, aad: Buffer | string): Buffer {
-  const nonce = randomBytes(NONCE);
+  const nonce = randomIv(NONCE);
   const c = createCipheriv("aes-256-gcm", key, nonce);
   c.setAAD(typeof aad === "string" ? Buffer.from(aad) : aad);
   const ct = Buffer.concat([c.update(plaintext), c.final()]);

@@ -1,5 +1,6 @@
 // The self-describing ciphertext of `encrypt`: format marker, algorithm, key version, nonce/IV, ciphertext, tag.
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv } from "node:crypto";
+import { randomIv } from "./random-pool.js";
 
 /*
  * Layout (all integers big-endian):
@@ -32,7 +33,7 @@ export function encryptBlob(mode: CipherMode, version: number, key: Buffer, plai
   header[2] = FORMAT;
   header[3] = ALG_ID[mode];
   header.writeUInt32BE(version, 4);
-  const iv = randomBytes(ivLength(mode));
+  const iv = randomIv(ivLength(mode));
   if (mode === "aes-gcm") {
     const c = createCipheriv(nodeCipher(mode, key.length) as "aes-256-gcm", key, iv);
     c.setAAD(context ? Buffer.concat([header, context]) : header);

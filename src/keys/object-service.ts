@@ -474,8 +474,9 @@ export class ObjectService {
    * used: Permission Denied.
    */
   async consumeUsage(op: OpScope, id: string, bytes: number): Promise<void> {
-    const row = await this.deps.store.get<{ attributes: string }>("SELECT attributes FROM objects WHERE id = $1", [id]);
-    if (!row || !(JSON.parse(row.attributes) as { usageLimits?: UsageLimits }).usageLimits) return;
+    // On every Encrypt/Decrypt/Sign/MAC: a cached row, and no JSON parse unless the object has usage limits at all.
+    const row = await this.deps.store.cachedGet<{ attributes: string }>("SELECT attributes FROM objects WHERE id = $1", [id]);
+    if (!row?.attributes.includes('"usageLimits"') || !(JSON.parse(row.attributes) as { usageLimits?: UsageLimits }).usageLimits) return;
     await op.commit(this.deps.store, async (tx) => {
       const fresh = await tx.get<{ attributes: string; name: string }>("SELECT attributes, name FROM objects WHERE id = $1", [id]);
       const attrs = JSON.parse(fresh?.attributes ?? "{}") as ObjectAttributes & { usageLimits?: UsageLimits };

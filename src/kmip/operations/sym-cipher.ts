@@ -1,13 +1,6 @@
 // Symmetric ciphers for KMIP Encrypt/Decrypt over node:crypto: AES (ECB, CBC, CFB, OFB, CTR, GCM, CCM, key wrap), 3DES, ChaCha20(-Poly1305).
-import {
-  type CipherCCM,
-  type CipherGCM,
-  createCipheriv,
-  createDecipheriv,
-  type DecipherCCM,
-  type DecipherGCM,
-  randomBytes,
-} from "node:crypto";
+import { type CipherCCM, type CipherGCM, createCipheriv, createDecipheriv, type DecipherCCM, type DecipherGCM } from "node:crypto";
+import { randomIv } from "../../crypto/random-pool.js";
 import { fail, isStrongroomError } from "../../errors/registry.js";
 import { Enum } from "../codec/tables.js";
 import { Tag } from "../codec/ttlv.js";
@@ -97,7 +90,7 @@ function ivFor(s: SymInput, defaultBytes: number, valid: (n: number) => boolean,
     return { iv: s.iv, generated: false };
   }
   if (s.dir === "decrypt") return fail("missing_iv");
-  return { iv: randomBytes(wanted ?? defaultBytes), generated: true };
+  return { iv: randomIv(wanted ?? defaultBytes), generated: true };
 }
 
 function beCounter(value: number, bytes: number): Buffer {
