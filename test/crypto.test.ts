@@ -233,4 +233,6 @@ test("pooled IVs: the requested length, never repeated across pool refills, inde
   randomIv(16);
   assert.deepEqual(a, copy, "a handed-out IV does not change afterwards");
   assert.equal(randomIv(100).length, 100);
+  assert.throws(() => randomIv(-12), RangeError);
+  assert.throws(() => randomIv(1.5), RangeError);
 });

@@ -45,7 +45,7 @@ test("cachedGet sees committed changes, not rolled-back ones, and returns copies
   await store.close();
 });
 
-test("a read outside a transaction that is still open is not cached", async () => {
+test("a read made while another transaction is open sees only committed rows, and caches nothing of it", async () => {
   const { store } = await freshStore("b.db");
   let release!: () => void;
   const open = new Promise<void>((r) => {
@@ -57,7 +57,9 @@ test("a read outside a transaction that is still open is not cached", async () =
     throw new Error("abort");
   });
   await sleep(10);
-  await store.cachedGet(SQL, ["k"]); // may see the uncommitted value (one connection), must not keep it
+  // Another request's open transaction is invisible: reads outside transactions see committed rows only.
+  assert.equal((await store.cachedGet<{ value: string }>(SQL, ["k"]))?.value, "one");
+  assert.equal((await store.get<{ value: string }>(SQL, ["k"]))?.value, "one");
   release();
   await assert.rejects(tx, /abort/);
   assert.equal((await store.cachedGet<{ value: string }>(SQL, ["k"]))?.value, "one");

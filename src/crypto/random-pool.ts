@@ -11,6 +11,8 @@ let offset = POOL_BYTES;
  * Never for keys: key material comes from randomBytes directly, so that no copy of it outlives its use.
  */
 export function randomIv(n: number): Buffer {
+  // A negative or fractional length would move the pool's offset back and hand out bytes twice.
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`IV length must be a whole number of bytes, not ${n}`);
   if (n > 64) return randomBytes(n);
   if (offset + n > POOL_BYTES) {
     randomFillSync(pool);

@@ -29,7 +29,14 @@ function copyRow(r: Row): Row {
 export class SqliteStore implements Store {
   readonly dialect = "sqlite" as const;
   private readonly db: Database.Database;
+  /**
+   * A second connection for the store's own reads (outside `atomic`): a WAL reader sees committed data only. On the
+   * one writing connection, a read made while another request's transaction body awaits would see that
+   * transaction's uncommitted writes — and answer a client with state that may yet roll back.
+   */
+  private readonly reader: Database.Database;
   private readonly cache = new Map<string, Prepared>();
+  private readonly readerCache = new Map<string, Prepared>();
   /** Serializes transactions: better-sqlite3 has one connection, and `atomic` bodies are async. */
   private queue: Promise<unknown> = Promise.resolve();
   private readonly tx: Tx;
@@ -65,30 +72,52 @@ export class SqliteStore implements Store {
     // 1,000: under load a commit every few hundred microseconds would otherwise stall for a checkpoint ~20 times
     // a second. The WAL stays under ~40 MB and is reused after each checkpoint.
     this.db.pragma("wal_autocheckpoint = 10000");
-    // 64 MiB of page cache (better-sqlite3's default is 16 MB): with a million keys a Locate by name touches ~5 pages of a
-    // 1 GB file, and pages served from here skip a read() and a parse.
-    this.db.pragma("cache_size = -65536");
     this.db.pragma("foreign_keys = ON");
     // Destroyed material is overwritten on disk, not just unlinked from the page.
     this.db.pragma("secure_delete = ON");
     this.dataVersion = this.db.prepare("PRAGMA data_version").pluck();
     this.lastDataVersion = this.dataVersion.get() as number;
-    this.tx = { all: (s, p) => this.all(s, p), get: (s, p) => this.get(s, p), run: (s, p) => this.run(s, p) };
+    if (path === ":memory:") this.reader = this.db;
+    else {
+      this.reader = new Database(path, { timeout: opts.busyTimeoutMs ?? 5000 });
+      this.reader.pragma("query_only = ON");
+      // 64 MiB of page cache (better-sqlite3's default is 16 MB): with a million keys a Locate by name touches ~5
+      // pages of a 1 GB file, and pages served from here skip a read() and a parse.
+      this.reader.pragma("cache_size = -65536");
+    }
+    this.tx = {
+      all: async (s, p) => this.allOn(this.db, this.cache, s, p),
+      get: async (s, p) => this.getOn(this.db, this.cache, s, p),
+      run: async (s, p) => {
+        const q = this.prepare(this.db, this.cache, s);
+        return q.stmt.run(...this.bind(q, p ?? [])).changes;
+      },
+    };
   }
 
-  private prepare(sql: string): Prepared {
-    let p = this.cache.get(sql);
+  private prepare(db: Database.Database, cache: Map<string, Prepared>, sql: string): Prepared {
+    let p = cache.get(sql);
     if (!p) {
       const order: number[] = [];
       const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
         order.push(Number(n) - 1);
         return "?";
       });
-      p = { stmt: this.db.prepare(text), order };
-      if (this.cache.size > 500) this.cache.clear();
-      this.cache.set(sql, p);
+      p = { stmt: db.prepare(text), order };
+      if (cache.size > 500) cache.clear();
+      cache.set(sql, p);
     }
     return p;
+  }
+
+  private allOn<T>(db: Database.Database, cache: Map<string, Prepared>, sql: string, params: SqlValue[] = []): T[] {
+    const p = this.prepare(db, cache, sql);
+    return p.stmt.all(...this.bind(p, params)) as T[];
+  }
+
+  private getOn<T>(db: Database.Database, cache: Map<string, Prepared>, sql: string, params: SqlValue[] = []): T | undefined {
+    const p = this.prepare(db, cache, sql);
+    return p.stmt.get(...this.bind(p, params)) as T | undefined;
   }
 
   private bind(p: Prepared, params: SqlValue[]): SqlValue[] {
@@ -99,26 +128,19 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** Reads committed data (the reader connection). */
   async all<T = Row>(sql: string, params: SqlValue[] = []): Promise<T[]> {
-    const p = this.prepare(sql);
-    return p.stmt.all(...this.bind(p, params)) as T[];
+    return this.allOn<T>(this.reader, this.readerCache, sql, params);
   }
 
+  /** Reads committed data (the reader connection). */
   async get<T = Row>(sql: string, params: SqlValue[] = []): Promise<T | undefined> {
-    const p = this.prepare(sql);
-    return p.stmt.get(...this.bind(p, params)) as T | undefined;
+    return this.getOn<T>(this.reader, this.readerCache, sql, params);
   }
 
-  async run(sql: string, params: SqlValue[] = []): Promise<number> {
-    const p = this.prepare(sql);
-    const changes = p.stmt.run(...this.bind(p, params)).changes;
-    // An autocommit write outside any transaction is acknowledged only once durable, like `atomic`.
-    if (changes > 0 && !this.db.inTransaction) {
-      this.clearRows();
-      this.lastChange = ++this.commits;
-      await this.durable();
-    }
-    return changes;
+  /** A single write is a transaction of its own: never part of another request's open one, durable when it resolves. */
+  run(sql: string, params: SqlValue[] = []): Promise<number> {
+    return this.atomic((tx) => tx.run(sql, params));
   }
 
   async cachedGet<T = Row>(sql: string, params: SqlValue[]): Promise<T | undefined> {
@@ -142,11 +164,10 @@ export class SqliteStore implements Store {
     let bySql = this.rows.get(sql);
     const hit = bySql?.get(key);
     if (hit !== undefined) return (hit === null ? undefined : copyRow(hit)) as T | undefined;
-    // Read synchronously, deciding before the read: inside an open transaction (another request's change,
-    // interleaved on this one connection) the row may hold uncommitted writes that could still roll back.
-    const cacheable = !this.db.inTransaction;
-    const p = this.prepare(sql);
-    const row = p.stmt.get(...this.bind(p, params)) as Row | undefined;
+    // The reader sees committed rows only; read and store synchronously, so that no commit (which empties the
+    // cache) can fall in between. (With one in-memory connection there is no reader: skip caching inside a tx.)
+    const cacheable = this.reader !== this.db || !this.db.inTransaction;
+    const row = this.getOn<Row>(this.reader, this.readerCache, sql, params);
     if (cacheable) {
       if (this.rowCount >= ROW_CACHE_SIZE) this.clearRows();
       if (!bySql) {
@@ -292,6 +313,7 @@ export class SqliteStore implements Store {
     }
     await this.queuedSync?.catch(() => undefined);
     await this.syncing?.catch(() => undefined);
+    if (this.reader !== this.db) this.reader.close();
     this.db.close();
     if (this.walFd !== null) closeSync(this.walFd);
     this.walFd = null;
