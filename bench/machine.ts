@@ -74,3 +74,20 @@ export function fsyncLatency(dir: string, count = 100): { p50ms: number; p99ms: 
   t.sort((a, b) => a - b);
   return { p50ms: t[Math.floor(count * 0.5)], p99ms: t[Math.min(count - 1, Math.floor(count * 0.99))] };
 }
+
+/** The report's storage-and-load sentence: fsync latency before and after the run, and whether the machine was idle. */
+export function conditionsLine(
+  fsync: { before: { p50ms: number; p99ms: number }; after: { p50ms: number; p99ms: number } },
+  othersCores: number | null,
+  cores?: number,
+): string {
+  const ms = (x: number) => `${x.toFixed(2)} ms`;
+  return (
+    `Storage: fsync (4 KiB write + fdatasync) p50 ${ms(fsync.before.p50ms)} / p99 ${ms(fsync.before.p99ms)} before the run, ` +
+    `p50 ${ms(fsync.after.p50ms)} / p99 ${ms(fsync.after.p99ms)} after it. ` +
+    (othersCores === null
+      ? "CPU used by other processes: unknown."
+      : `Other processes used ${othersCores.toFixed(2)}${cores ? ` of ${cores}` : ""} cores on average during the run` +
+        (othersCores > 0.1 ? " — **the machine was not idle: these numbers are disturbed**." : " (idle machine)."))
+  );
+}

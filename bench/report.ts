@@ -1,6 +1,7 @@
 // The benchmark's report: results table, per-system detail, the performance targets (met / not met), and the
 // marked section of docs/performance.md that `--write` replaces.
 import type { LoadResult } from "./kmip-load.js";
+import { conditionsLine } from "./machine.js";
 
 export interface Row {
   id: string;
@@ -112,14 +113,7 @@ export function formatReport(report: Report): string {
       `Command: \`${report.command}\` (${report.mode} mode, ${Math.round(report.totalSeconds)} s).`,
   );
   lines.push("");
-  lines.push(
-    `Storage: fsync (4 KiB write + fdatasync) p50 ${ms(m.fsync.before.p50ms)} / p99 ${ms(m.fsync.before.p99ms)} before the run, ` +
-      `p50 ${ms(m.fsync.after.p50ms)} / p99 ${ms(m.fsync.after.p99ms)} after it. ` +
-      (m.othersCores === null
-        ? "CPU used by other processes: unknown."
-        : `Other processes used ${m.othersCores.toFixed(2)} of ${m.cores} cores on average during the run` +
-          (m.othersCores > 0.1 ? " — **the machine was not idle: these numbers are disturbed**." : " (idle machine).")),
-  );
+  lines.push(conditionsLine(m.fsync, m.othersCores, m.cores));
   lines.push("");
   lines.push(
     `${o.connections} connections per run, ${o.warmupSeconds} s warm-up, ${o.seconds} s measuring window, ` +

@@ -19,7 +19,7 @@ import type { Logger } from "../src/logger.js";
 import { atExit, type Child, forkChild, installCleanup, killAll, ownIds } from "./children.js";
 import { type CycleResult, cycleLoad } from "./cycle-load.js";
 import { kmipOutcome, openTls, type Target } from "./kmip-load.js";
-import { CpuAccount, fsyncLatency } from "./machine.js";
+import { CpuAccount, conditionsLine, fsyncLatency } from "./machine.js";
 import { getRequest, locateRequest, responsePayloads } from "./requests.js";
 
 const { values: args } = parseArgs({
@@ -444,14 +444,7 @@ function formatReport(r: ScaleReport): string {
       (r.lockSeconds >= 1 ? `, ${Math.round(r.lockSeconds)} s of it waiting for another benchmark's ${LOCK}).` : ")."),
   );
   L.push("");
-  L.push(
-    `Storage: fsync (4 KiB write + fdatasync) p50 ${ms(r.fsync.before.p50ms)} / p99 ${ms(r.fsync.before.p99ms)} before the run, ` +
-      `p50 ${ms(r.fsync.after.p50ms)} / p99 ${ms(r.fsync.after.p99ms)} after it. ` +
-      (r.othersCores === null
-        ? "CPU used by other processes: unknown."
-        : `Other processes used ${r.othersCores.toFixed(2)} cores on average during the run` +
-          (r.othersCores > 0.1 ? " — **the machine was not idle: these numbers are disturbed**." : " (idle machine).")),
-  );
+  L.push(conditionsLine(r.fsync, r.othersCores));
   L.push("");
   L.push(
     r.generated

@@ -140,9 +140,14 @@ export class AuditLog {
 
   /** Appends one event inside `tx` (the caller's transaction, so the event commits with the change). */
   async append(tx: Tx, ev: AuditInput): Promise<number> {
-    this.tail = null; // the caller's transaction may still roll back: read the tail from the table next time
-    this.appends++;
+    this.forgetTail(); // the caller's transaction may still roll back: read the tail from the table next time
     return (await this.appendAll(tx, [ev])).seq;
+  }
+
+  /** Drops the remembered tail; a group that started before this call will not remember its own either. */
+  private forgetTail(): void {
+    this.tail = null;
+    this.appends++;
   }
 
   /** Appends events in order inside `tx`; the chain head is written once, after the last. Returns the last seq. */
@@ -270,11 +275,9 @@ export class AuditLog {
 
   /** Chains events written while sealed, in sequence order (only those after the recorded head). */
   async chainPending(): Promise<void> {
-    this.tail = null; // MACs of the newest events change here
-    this.appends++;
+    this.forgetTail(); // MACs of the newest events change here
     await this.store.atomic(async (tx) => {
-      this.tail = null; // again inside the transaction: a group queued before it may have committed meanwhile
-      this.appends++;
+      this.forgetTail(); // again inside the transaction: a group queued before it may have committed meanwhile
       const head = await this.readHead(tx);
       // Rows at or before the head were chained once: a NULL MAC there is tampering, left for verify to report.
       const first = await tx.get<{ seq: number }>("SELECT MIN(seq) AS seq FROM events WHERE mac IS NULL AND seq > $1", [

@@ -156,9 +156,14 @@ export class KeyService {
 
   // ---- reads shared with the crypto service ----
 
+  /** One row: from the store's row cache when read outside a transaction, else through the transaction. */
+  row<T>(db: Store | Tx, sql: string, params: SqlValue[]): Promise<T | undefined> {
+    return db === this.deps.store ? this.deps.store.cachedGet<T>(sql, params) : db.get<T>(sql, params);
+  }
+
   async findKey(db: Store | Tx, name: string): Promise<KeyRow> {
     const sql = `SELECT ${KEY_COLUMNS} FROM keys WHERE name = $1`;
-    const k = db === this.deps.store ? await this.deps.store.cachedGet<KeyRow>(sql, [name]) : await db.get<KeyRow>(sql, [name]);
+    const k = await this.row<KeyRow>(db, sql, [name]);
     if (!k) return fail("key_not_found", { name });
     return k;
   }
@@ -170,8 +175,7 @@ export class KeyService {
   async findVersion(db: Store | Tx, key: KeyRow, version?: number): Promise<ObjectRow> {
     const v = version ?? key.current_version;
     const sql = `SELECT ${OBJECT_COLUMNS} FROM objects WHERE name = $1 AND version = $2 AND is_primary = 1`;
-    const o =
-      db === this.deps.store ? await this.deps.store.cachedGet<ObjectRow>(sql, [key.name, v]) : await db.get<ObjectRow>(sql, [key.name, v]);
+    const o = await this.row<ObjectRow>(db, sql, [key.name, v]);
     if (!o) return fail("version_not_found", { name: key.name, version: v });
     return o;
   }

@@ -76,9 +76,9 @@ export class ObjectService {
   async load(db: Tx | undefined, id: string): Promise<Loaded> {
     const q = db ?? this.deps.store;
     const sql = `SELECT ${OBJECT_COLUMNS} FROM objects WHERE id = $1`;
-    const obj = db ? await db.get<ObjectRow>(sql, [id]) : await this.deps.store.cachedGet<ObjectRow>(sql, [id]);
+    const obj = await this.keys.row<ObjectRow>(q, sql, [id]);
     if (!obj) return fail("object_not_found", { id: id.slice(0, 128) });
-    const key = await this.keys.findKey(q as Tx, obj.name);
+    const key = await this.keys.findKey(q, obj.name);
     return { obj, key };
   }
 
