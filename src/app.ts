@@ -20,6 +20,14 @@ import { OperatorService } from "./sys/operator-service.js";
 import { SysService } from "./sys/sys-service.js";
 import { VERSION } from "./version.js";
 
+/** What one scheduler run did: rollovers, destructions, and KMIP Activation / Deactivation Dates carried out. */
+export interface SchedulerRun {
+  rolledOver: number;
+  destroyed: number;
+  activated: number;
+  deactivated: number;
+}
+
 export interface App {
   config: Config;
   store: Store;
@@ -43,7 +51,7 @@ export interface App {
   clock: () => Date;
   version: string;
   /** Runs due rollovers and destructions now (the scheduler calls it every minute and at unseal). */
-  tick(): Promise<{ rolledOver: number; destroyed: number }>;
+  tick(): Promise<SchedulerRun>;
   close(): Promise<void>;
 }
 
@@ -121,12 +129,13 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
   // Sealing (POST /v1/sys/seal) drops every unwrapped version; the barrier zeroes the master key and KEKs itself.
   barrier.onSeal(() => keys.cache.clear());
 
-  let running: Promise<{ rolledOver: number; destroyed: number }> | null = null;
+  let running: Promise<SchedulerRun> | null = null;
   const tick = () => {
-    if (barrier.sealed) return Promise.resolve({ rolledOver: 0, destroyed: 0 });
+    if (barrier.sealed) return Promise.resolve({ rolledOver: 0, destroyed: 0, activated: 0, deactivated: 0 });
     running ??= (async () => {
       try {
-        return { rolledOver: await keys.rolloverDue(), destroyed: await keys.destroyDue() };
+        const lifecycle = await keys.lifecycleDue();
+        return { rolledOver: await keys.rolloverDue(), destroyed: await keys.destroyDue(), ...lifecycle };
       } finally {
         running = null;
       }

@@ -33,7 +33,7 @@ describe("automatic rollover", () => {
       await i.as.admin1.call("POST", "/v1/keys", { name: "manual", type: "aes-256" });
 
       i.clock.t = day0 + 7 * DAY - 60_000;
-      assert.deepEqual(await i.server.app.tick(), { rolledOver: 0, destroyed: 0 });
+      assert.deepEqual(await i.server.app.tick(), { rolledOver: 0, destroyed: 0, activated: 0, deactivated: 0 });
       i.clock.t = day0 + 7 * DAY + 30_000;
       assert.equal((await i.server.app.tick()).rolledOver, 1);
       const k = (await i.as.admin1.call("GET", "/v1/keys/auto")).body;

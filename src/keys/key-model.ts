@@ -137,6 +137,17 @@ export function keyView(k: KeyRow, versions: ObjectRow[]): KeyView {
   };
 }
 
+/**
+ * The state an object is in at `now` (ISO 8601): a KMIP Activation or Deactivation Date that has come counts at once,
+ * also in the minute before the scheduler (KeyService.lifecycleDue) writes the change — "the object SHALL NOT be used"
+ * after its Deactivation Date is a rule of time, not of when the server last looked.
+ */
+export function stateAt(o: Pick<ObjectRow, "state" | "activated_at" | "deactivated_at">, now: string): KeyState {
+  if ((o.state === "Active" || o.state === "Pre-Active") && o.deactivated_at !== null && o.deactivated_at <= now) return "Deactivated";
+  if (o.state === "Pre-Active" && o.activated_at !== null && o.activated_at <= now) return "Active";
+  return o.state;
+}
+
 /** KMIP: only Active objects may protect (encrypt, sign, MAC); Deactivated and Compromised may still process. */
 export const canProtect = (s: KeyState): boolean => s === "Active";
 export const canProcess = (s: KeyState): boolean => s === "Active" || s === "Deactivated" || s === "Compromised";

@@ -19,6 +19,7 @@ import {
   type ObjectType,
   type RevocationReason,
   type Rotation,
+  stateAt,
 } from "./key-model.js";
 import { nextRollover } from "./rollover.js";
 import { defaultUsage } from "./usage.js";
@@ -127,6 +128,12 @@ export const OBJECT_COLUMNS =
 export const ROLLOVER_DUE =
   "SELECT name FROM keys WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= $1 AND destroyed_at IS NULL AND deletion_at IS NULL ORDER BY next_rotation_at LIMIT 1000";
 export const DESTROY_DUE = "SELECT name FROM keys WHERE deletion_at IS NOT NULL AND deletion_at <= $1 AND destroyed_at IS NULL LIMIT 1000";
+/** Objects whose KMIP Deactivation Date has come (partial index objects_deactivation_due, migration 4). */
+export const DEACTIVATION_DUE =
+  "SELECT id, name, version FROM objects WHERE state IN ('Pre-Active', 'Active') AND deactivated_at IS NOT NULL AND deactivated_at <= $1 ORDER BY deactivated_at LIMIT 1000";
+/** Pre-Active objects whose KMIP Activation Date has come (partial index objects_activation_due, migration 4). */
+export const ACTIVATION_DUE =
+  "SELECT id, name, version FROM objects WHERE state = 'Pre-Active' AND activated_at IS NOT NULL AND activated_at <= $1 ORDER BY activated_at LIMIT 1000";
 
 /** Keys per `createMany` call. */
 export const CREATE_MANY_MAX = 1000;
@@ -169,7 +176,16 @@ export class KeyService {
   }
 
   async findVersions(db: Store | Tx, name: string): Promise<ObjectRow[]> {
-    return db.all<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE name = $1 AND is_primary = 1 ORDER BY version`, [name]);
+    const rows = await db.all<ObjectRow>(`SELECT ${OBJECT_COLUMNS} FROM objects WHERE name = $1 AND is_primary = 1 ORDER BY version`, [
+      name,
+    ]);
+    return rows.map((o) => this.current(o));
+  }
+
+  /** A loaded row (a copy) with the state it is in now: Activation and Deactivation Dates that have come count. */
+  current(o: ObjectRow): ObjectRow {
+    o.state = stateAt(o, this.now());
+    return o;
   }
 
   async findVersion(db: Store | Tx, key: KeyRow, version?: number): Promise<ObjectRow> {
@@ -177,7 +193,7 @@ export class KeyService {
     const sql = `SELECT ${OBJECT_COLUMNS} FROM objects WHERE name = $1 AND version = $2 AND is_primary = 1`;
     const o = await this.row<ObjectRow>(db, sql, [key.name, v]);
     if (!o) return fail("version_not_found", { name: key.name, version: v });
-    return o;
+    return this.current(o);
   }
 
   authorize(id: Identity, op: KeyOperation, key: KeyRow): void {
@@ -544,7 +560,7 @@ export class KeyService {
             // KMIP: Revoke with Key Compromise moves the object to Compromised from any non-destroyed state.
             // The public half of a pair shares the version's fate.
             await tx.run(
-              `UPDATE objects SET state = 'Compromised', compromised_at = $1, revocation_reason = $2, deactivated_at = COALESCE(deactivated_at, $1), updated_at = $1
+              `UPDATE objects SET state = 'Compromised', compromised_at = $1, revocation_reason = $2, deactivated_at = CASE WHEN deactivated_at IS NULL OR deactivated_at > $1 THEN $1 ELSE deactivated_at END, updated_at = $1
                 WHERE name = $3 AND version = $4`,
               [now, req.reason, name, o.version],
             );
@@ -624,6 +640,42 @@ export class KeyService {
       }).catch(() => undefined); // already audited as an error; the next tick retries
     }
     return done;
+  }
+
+  /**
+   * Carries out KMIP Activation and Deactivation Dates that have come: Pre-Active → Active at the Activation Date,
+   * Pre-Active or Active → Deactivated at the Deactivation Date (KMIP state transitions 4 and 6). Deactivation first,
+   * so an object whose both dates have passed ends Deactivated. Each change is its own audited system event.
+   */
+  async lifecycleDue(): Promise<{ activated: number; deactivated: number }> {
+    const now = this.now();
+    let activated = 0;
+    let deactivated = 0;
+    const run = async (sql: string, action: string, apply: (tx: Tx, id: string) => Promise<boolean>) => {
+      const due = await this.deps.store.all<{ id: string; name: string; version: number }>(sql, [now]);
+      for (const d of due) {
+        await audited(this.deps.audit, this.systemCtx(), action, { name: d.name, version: d.version }, async (op) => {
+          op.detail = { id: d.id };
+          const changed = await op.commit(this.deps.store, (tx) => apply(tx, d.id));
+          if (changed) action === "key.activate" ? activated++ : deactivated++;
+        }).catch(() => undefined); // already audited as an error; the next tick retries
+      }
+    };
+    await run(DEACTIVATION_DUE, "key.deactivate", async (tx, id) => {
+      const n = await tx.run(
+        "UPDATE objects SET state = 'Deactivated', updated_at = $1 WHERE id = $2 AND state IN ('Pre-Active', 'Active') AND deactivated_at <= $1",
+        [now, id],
+      );
+      return n > 0;
+    });
+    await run(ACTIVATION_DUE, "key.activate", async (tx, id) => {
+      const n = await tx.run(
+        "UPDATE objects SET state = 'Active', updated_at = $1 WHERE id = $2 AND state = 'Pre-Active' AND activated_at <= $1",
+        [now, id],
+      );
+      return n > 0;
+    });
+    return { activated, deactivated };
   }
 
   /** Destroys keys whose waiting period has ended: material erased, metadata kept as Destroyed. */

@@ -19,8 +19,10 @@ export interface ObjectSpec {
   /** KMIP Name values; the first one (or the id) names the REST key. */
   names: string[];
   attributes: ObjectAttributes;
-  /** KMIP Activation Date: Active at once if it is not in the future, else Pre-Active. */
+  /** KMIP Activation Date: Active at once if it is not in the future, else Pre-Active until then. */
   activationDate?: Date;
+  /** KMIP Deactivation Date: Deactivated at once if it is not in the future, else at that time. */
+  deactivationDate?: Date;
 }
 
 export interface Loaded {
@@ -79,7 +81,7 @@ export class ObjectService {
     const obj = await this.keys.row<ObjectRow>(q, sql, [id]);
     if (!obj) return fail("object_not_found", { id: id.slice(0, 128) });
     const key = await this.keys.findKey(q, obj.name);
-    return { obj, key };
+    return { obj: this.keys.current(obj), key };
   }
 
   /** Loads the object and checks the caller's right to `op` on its key; sets the audit target. */
@@ -206,6 +208,22 @@ export class ObjectService {
     });
     await this.keys.assignNames(tx, p.id, spec.names);
     if (pub) await this.keys.assignNames(tx, pub.id, pub.spec.names);
+    await this.schedule(tx, p.id, spec, now);
+    if (pub) await this.schedule(tx, pub.id, pub.spec, now);
+  }
+
+  /** Records a new object's future Activation Date and its Deactivation Date (the scheduler carries them out). */
+  private async schedule(tx: Tx, id: string, spec: ObjectSpec, now: string): Promise<void> {
+    if (spec.activationDate && spec.activationDate.toISOString() > now) {
+      await tx.run("UPDATE objects SET activated_at = $1 WHERE id = $2 AND state = 'Pre-Active'", [spec.activationDate.toISOString(), id]);
+    }
+    if (spec.deactivationDate) {
+      await tx.run("UPDATE objects SET deactivated_at = $1, state = CASE WHEN $1 <= $2 THEN 'Deactivated' ELSE state END WHERE id = $3", [
+        spec.deactivationDate.toISOString(),
+        now,
+        id,
+      ]);
+    }
   }
 
   /** KMIP Create: generates a symmetric key. */
@@ -359,7 +377,7 @@ export class ObjectService {
           : obj.attributes;
         await tx.run(
           `UPDATE objects SET state = 'Compromised', compromised_at = $1, revocation_reason = $2, attributes = $3,
-                  deactivated_at = COALESCE(deactivated_at, $1), updated_at = $1
+                  deactivated_at = CASE WHEN deactivated_at IS NULL OR deactivated_at > $1 THEN $1 ELSE deactivated_at END, updated_at = $1
             WHERE id = $4`,
           [now, reason, attrs, id],
         );
@@ -425,7 +443,7 @@ export class ObjectService {
       attrs: ObjectAttributes,
       l: Loaded,
       names: string[],
-    ) => { names?: string[]; usageMask?: number; activatedAt?: string | null } | undefined,
+    ) => { names?: string[]; usageMask?: number; activatedAt?: string; deactivatedAt?: string } | undefined,
   ): Promise<void> {
     await op.commit(this.deps.store, async (tx) => {
       const l = await this.authorized(ctx, op, id, "update", tx);
@@ -437,11 +455,19 @@ export class ObjectService {
       await tx.run("UPDATE objects SET attributes = $1, updated_at = $2 WHERE id = $3", [JSON.stringify(attrs), now, id]);
       if (change.usageMask !== undefined) await tx.run("UPDATE objects SET usage_mask = $1 WHERE id = $2", [change.usageMask, id]);
       if (change.activatedAt) {
-        // An Activation Date not in the future activates a Pre-Active object.
-        await tx.run("UPDATE objects SET state = 'Active', activated_at = $1 WHERE id = $2 AND state = 'Pre-Active'", [
-          change.activatedAt,
-          id,
-        ]);
+        // An Activation Date not in the future activates a Pre-Active object; a future one is carried out by the scheduler.
+        await tx.run(
+          "UPDATE objects SET activated_at = $1, state = CASE WHEN $1 <= $2 THEN 'Active' ELSE state END WHERE id = $3 AND state = 'Pre-Active'",
+          [change.activatedAt, now, id],
+        );
+      }
+      if (change.deactivatedAt) {
+        // Likewise a Deactivation Date: Deactivated at once when it has come, else at that time by the scheduler.
+        await tx.run(
+          `UPDATE objects SET deactivated_at = $1, state = CASE WHEN $1 <= $2 THEN 'Deactivated' ELSE state END
+            WHERE id = $3 AND state IN ('Pre-Active', 'Active')`,
+          [change.deactivatedAt, now, id],
+        );
       }
       if (change.names) {
         for (const n of change.names.filter((x) => !names.includes(x))) {

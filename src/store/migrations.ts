@@ -151,6 +151,15 @@ const schemaV3 = (): string[] => [
   "CREATE INDEX keys_deletion ON keys (deletion_at) WHERE deletion_at IS NOT NULL",
 ];
 
+/**
+ * KMIP Activation and Deactivation Dates in the future are scheduled state changes: the scheduler ranges over the
+ * objects still waiting for one (partial indexes, like migration 3), so that a date a client set takes effect.
+ */
+const schemaV4 = (): string[] => [
+  "CREATE INDEX objects_activation_due ON objects (activated_at) WHERE state = 'Pre-Active' AND activated_at IS NOT NULL",
+  "CREATE INDEX objects_deactivation_due ON objects (deactivated_at) WHERE state IN ('Pre-Active', 'Active') AND deactivated_at IS NOT NULL",
+];
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -169,5 +178,11 @@ export const MIGRATIONS: Migration[] = [
     description: "scheduler indexes: partial, on keys with a rotation or destruction date only",
     sqlite: schemaV3(),
     postgres: schemaV3(),
+  },
+  {
+    version: 4,
+    description: "scheduled activation and deactivation dates: partial indexes for the scheduler",
+    sqlite: schemaV4(),
+    postgres: schemaV4(),
   },
 ];

@@ -61,9 +61,19 @@ export interface AttrChange {
  */
 export async function applyChange(c: KmipCall, id: string, ch: AttrChange): Promise<TtlvItem | undefined> {
   let result: TtlvItem | undefined;
-  const now = c.app.clock();
   await c.app.objects.updateAttributes(c.auth, c.op, id, (attrs: ObjectAttributes, l, names) => {
     const st = l.obj.state;
+    if (ch.name === "Deactivation Date") {
+      const at = scheduledDate(ch, l.obj.deactivated_at);
+      // Past the Deactivation Date an object never becomes usable again: only a live object's date may move.
+      if (st !== "Pre-Active" && st !== "Active")
+        fail("invalid_state", { detail: `the Deactivation Date of ${id} can only be changed while it is Pre-Active or Active; it is ${st}` });
+      if (l.obj.activated_at && at < l.obj.activated_at)
+        fail("validation", { detail: "the Deactivation Date may not precede the Activation Date" });
+      result = ch.value;
+      // Stored as the object's Deactivation Date: at once Deactivated when it has come, else the scheduler does it.
+      return { deactivatedAt: at };
+    }
     if (["Activation Date", "Process Start Date", "Protect Stop Date"].includes(ch.name)) {
       // KMIP: these dates may only be set or changed while the object is Pre-Active; otherwise the change is refused
       // for the object's state (2.x Wrong Key Lifecycle State, 1.x Permission Denied). They are never deleted.
@@ -113,12 +123,28 @@ export async function applyChange(c: KmipCall, id: string, ch: AttrChange): Prom
     // Always Sensitive / Never Extractable record whether Sensitive / Extractable ever changed away from the start.
     if (ch.name === "Sensitive" && values[0]?.value !== true) (attrs as ObjectFacts).alwaysSensitive = false;
     if (ch.name === "Extractable" && values[0]?.value !== false) (attrs as ObjectFacts).neverExtractable = false;
-    if (ch.name === "Activation Date" && ch.kind !== "delete" && ch.value && Number(ch.value.value) * 1000 <= now.getTime()) {
-      return { activatedAt: new Date(Number(ch.value.value) * 1000).toISOString() };
+    if (ch.name === "Activation Date" && ch.kind !== "delete" && ch.value) {
+      // Now or past: Active at once; in the future: the scheduler activates it then (KeyService.lifecycleDue).
+      const at = new Date(Number(ch.value.value) * 1000).toISOString();
+      if (l.obj.deactivated_at && at > l.obj.deactivated_at)
+        fail("validation", { detail: "the Activation Date may not follow the Deactivation Date" });
+      return { activatedAt: at };
     }
     return undefined;
   });
   return result;
+}
+
+/**
+ * The date a Deactivation Date change asks for. KMIP: set by the server or the client, modifiable, not deletable by
+ * the client, single-valued.
+ */
+function scheduledDate(ch: AttrChange, current: string | null): string {
+  if (ch.kind === "delete") fail("attribute_read_only", { attribute: ch.name });
+  if (ch.kind === "add" && current) fail("attribute_single_valued", { attribute: ch.name });
+  if (ch.kind === "modify" && !current) fail("attribute_not_found", { attribute: ch.name });
+  if (!ch.value || ch.value.type !== ItemType.DateTime) return fail("validation", { detail: `${ch.name} must be a Date-Time` });
+  return new Date(Number(ch.value.value) * 1000).toISOString();
 }
 
 function nameValue(v: TtlvItem | undefined): string {

@@ -121,6 +121,9 @@ export function specFrom(
 ): ObjectSpec {
   const mask = first(attrs, "Cryptographic Usage Mask");
   const act = first(attrs, "Activation Date");
+  const deact = first(attrs, "Deactivation Date");
+  if (act && deact && (deact.value as bigint) < (act.value as bigint))
+    fail("validation", { detail: "the Deactivation Date may not precede the Activation Date" });
   const attributes = storableAttributes(attrs.filter((a) => a.name !== "Activation Date"));
   // An Activation Date in the future leaves the object Pre-Active; the date itself is kept as an attribute.
   if (act && Number(act.value as bigint) * 1000 > now.getTime()) setStored(attributes, "Activation Date", [act]);
@@ -152,6 +155,7 @@ export function specFrom(
     names: namesOf(attrs),
     attributes: { ...attributes, ...initial },
     activationDate: act ? new Date(Number(act.value as bigint) * 1000) : undefined,
+    deactivationDate: deact ? new Date(Number(deact.value as bigint) * 1000) : undefined,
   };
 }
 
