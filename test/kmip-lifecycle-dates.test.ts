@@ -12,11 +12,7 @@ const V21: [number, number] = [2, 1];
 const R = Enum.ResultReason;
 const uid = (id: string) => text(Tag.UniqueIdentifier, id);
 const cbc = () =>
-  struct(
-    Tag.CryptographicParameters,
-    enm(Tag.BlockCipherMode, Enum.BlockCipherMode.CBC),
-    enm(Tag.PaddingMethod, Enum.PaddingMethod.PKCS5),
-  );
+  struct(Tag.CryptographicParameters, enm(Tag.BlockCipherMode, Enum.BlockCipherMode.CBC), enm(Tag.PaddingMethod, Enum.PaddingMethod.PKCS5));
 const at = (ms: number) => new Date(ms);
 
 describe("KMIP Activation and Deactivation Dates", () => {

@@ -32,7 +32,10 @@ test("rollover and destruction scans use the partial scheduler indexes", async (
       assert.match(plan(ROLLOVER_DUE), /SEARCH keys USING INDEX keys_next_rotation \(next_rotation_at>\? AND next_rotation_at<\?\)/);
       assert.match(plan(DESTROY_DUE), /SEARCH keys USING INDEX keys_deletion \(deletion_at>\? AND deletion_at<\?\)/);
       // KMIP Activation / Deactivation Dates (migration 4): only objects still waiting for one are in these indexes.
-      assert.match(plan(DEACTIVATION_DUE), /SEARCH objects USING INDEX objects_deactivation_due \(deactivated_at>\? AND deactivated_at<\?\)/);
+      assert.match(
+        plan(DEACTIVATION_DUE),
+        /SEARCH objects USING INDEX objects_deactivation_due \(deactivated_at>\? AND deactivated_at<\?\)/,
+      );
       assert.match(plan(ACTIVATION_DUE), /SEARCH objects USING INDEX objects_activation_due \(activated_at>\? AND activated_at<\?\)/);
       const partial = db.prepare("SELECT name, sql FROM sqlite_master WHERE name IN ('keys_next_rotation', 'keys_deletion')").all() as {
         name: string;

@@ -67,7 +67,9 @@ export async function applyChange(c: KmipCall, id: string, ch: AttrChange): Prom
       const at = scheduledDate(ch, l.obj.deactivated_at);
       // Past the Deactivation Date an object never becomes usable again: only a live object's date may move.
       if (st !== "Pre-Active" && st !== "Active")
-        fail("invalid_state", { detail: `the Deactivation Date of ${id} can only be changed while it is Pre-Active or Active; it is ${st}` });
+        fail("invalid_state", {
+          detail: `the Deactivation Date of ${id} can only be changed while it is Pre-Active or Active; it is ${st}`,
+        });
       if (l.obj.activated_at && at < l.obj.activated_at)
         fail("validation", { detail: "the Deactivation Date may not precede the Activation Date" });
       result = ch.value;
