@@ -1,7 +1,10 @@
 // Identity and access: admin/client separation, ownership, per-key users/groups/operations, default policies — all audited.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { Enum } from "../src/kmip/codec/tables.js";
+import { find, Tag, text } from "../src/kmip/codec/ttlv.js";
 import { type Client, client, type Instance, newInstance } from "./helpers.js";
+import { aesCreate1x, KmipClient } from "./kmip-client.js";
 
 const b64 = (s: string) => Buffer.from(s).toString("base64");
 
@@ -46,7 +49,7 @@ describe("access policy (default any-authenticated)", () => {
 
   test("auditors read audit but cannot manage or use keys; clients and admins cannot read audit", async () => {
     assert.equal((await i.as.auditor.call("POST", "/v1/keys", { name: "aud", type: "aes-256" })).status, 403);
-    assert.equal((await i.as.auditor.call("GET", "/v1/keys/adm")).status, 403);
+    assert.equal((await i.as.auditor.call("GET", "/v1/keys/adm")).status, 404, "a key the role may not read is not found");
     assert.equal((await i.as.app.call("GET", "/v1/audit")).status, 403);
     assert.equal((await i.as.admin1.call("GET", "/v1/audit/verify")).status, 403);
   });
@@ -70,7 +73,7 @@ describe("access policy (default any-authenticated)", () => {
       policy: { groups: ["payments"], users: ["app"], operations: ["encrypt"] },
     });
     assert.equal(p.status, 200);
-    assert.equal((await carol.call("POST", "/v1/keys/payments-key/encrypt", { plaintext: b64("x") })).status, 403, "carol: wrong group");
+    assert.equal((await carol.call("POST", "/v1/keys/payments-key/encrypt", { plaintext: b64("x") })).status, 404, "carol: wrong group");
     const e = await i.as.app.call("POST", "/v1/keys/payments-key/encrypt", { plaintext: b64("x") });
     assert.equal(e.status, 200, "app is a listed user");
     const d = await i.as.app.call("POST", "/v1/keys/payments-key/decrypt", { ciphertext: e.body.ciphertext });
@@ -99,10 +102,65 @@ describe("access policy (default owner-only)", () => {
       writeFileSync(path, readFileSync(path, "utf8").replace("default: any-authenticated", "default: owner-only"));
       await i.restart();
       await i.as.admin1.call("POST", "/v1/keys", { name: "oo", type: "aes-256" });
-      assert.equal((await i.as.app.call("POST", "/v1/keys/oo/encrypt", { plaintext: b64("x") })).status, 403);
+      assert.equal((await i.as.app.call("POST", "/v1/keys/oo/encrypt", { plaintext: b64("x") })).status, 404);
       await i.as.admin1.call("PATCH", "/v1/keys/oo", { policy: { users: ["app"] } });
       assert.equal((await i.as.app.call("POST", "/v1/keys/oo/encrypt", { plaintext: b64("x") })).status, 200);
     } finally {
+      await i.cleanup();
+    }
+  });
+});
+
+describe("no existence oracle (issue 9, finding 11)", () => {
+  test("a key the caller may not see answers exactly like a key that does not exist, over REST and KMIP; the audit records the truth", async () => {
+    const i = await newInstance();
+    const kmipApp = await KmipClient.open(i.server.kmipPort, i.bundle("app"));
+    try {
+      const bundle = (await i.as.admin1.call("POST", "/v1/certs", { cn: "mallory", ou: "guests", role: "client" })).body;
+      const mallory = client(i.url, { cert: bundle.certificate, key: bundle.privateKey, ca: bundle.ca });
+      const kmipMallory = await KmipClient.open(i.server.kmipPort, { cert: bundle.certificate, key: bundle.privateKey, ca: bundle.ca });
+      try {
+        assert.equal((await i.as.app.call("POST", "/v1/keys", { name: "hr-payroll-secret", type: "aes-256" })).status, 201);
+        assert.equal((await i.as.app.call("PATCH", "/v1/keys/hr-payroll-secret", { policy: { users: ["app"] } })).status, 200);
+        const strip = (r: { status: number; body: { error: { code: string; message: string } } }, name: string) => ({
+          status: r.status,
+          code: r.body.error.code,
+          message: r.body.error.message.replace(name, "NAME"),
+        });
+        for (const [method, suffix, body] of [
+          ["GET", "", undefined],
+          ["GET", "/material", undefined],
+          ["POST", "/encrypt", { plaintext: b64("x") }],
+          ["POST", "/rotate", undefined],
+          ["PATCH", "", { description: "x" }],
+          ["DELETE", "", {}],
+        ] as const) {
+          const hidden = await mallory.call(method, `/v1/keys/hr-payroll-secret${suffix}`, body);
+          const absent = await mallory.call(method, `/v1/keys/no-such-key-anywhere${suffix}`, body);
+          assert.deepEqual(strip(hidden, "hr-payroll-secret"), strip(absent, "no-such-key-anywhere"), `${method} ${suffix}`);
+          assert.equal(hidden.status, 404);
+        }
+        // KMIP: the object's Unique Identifier answers as an unknown one.
+        const created = await kmipApp.ok([1, 4], "Create", aesCreate1x(256, 0x0c));
+        const id = String(find(created, Tag.UniqueIdentifier)?.value);
+        await i.as.app.call("PATCH", `/v1/keys/${id}`, { policy: { users: ["app"] } });
+        for (const op of ["Get", "GetAttributes", "Activate", "Destroy"] as const) {
+          const [hidden] = await kmipMallory.call([2, 1], [[op, [text(Tag.UniqueIdentifier, id)]]]);
+          const [absent] = await kmipMallory.call([2, 1], [[op, [text(Tag.UniqueIdentifier, "00000000-0000-4000-8000-000000000000")]]]);
+          assert.equal(hidden.reason, Enum.ResultReason.ObjectNotFound, op);
+          assert.equal(hidden.reason, absent.reason, op);
+          assert.equal(hidden.message?.replace(id, "ID"), absent.message?.replace("00000000-0000-4000-8000-000000000000", "ID"), op);
+        }
+        // The audit log tells the auditor what really happened.
+        const ev = await i.as.auditor.call("GET", "/v1/audit?actor=mallory&key=hr-payroll-secret&outcome=denied");
+        assert.ok(ev.body.events.length >= 6, JSON.stringify(ev.body).slice(0, 1500));
+        assert.ok(ev.body.events.every((e: { reason: string }) => e.reason.startsWith("forbidden")));
+      } finally {
+        mallory.close();
+        kmipMallory.close();
+      }
+    } finally {
+      kmipApp.close();
       await i.cleanup();
     }
   });

@@ -124,7 +124,7 @@ describe("PCI mode, wrapped export and BYOK import", () => {
     try {
       const [r] = await kmip.call([1, 4], [["Get", [uid(w.keyId), struct(Tag.KeyWrappingSpecification)]]]);
       assert.equal(r.status, Enum.ResultStatus.OperationFailed);
-      assert.equal(r.reason, Enum.ResultReason.PermissionDenied);
+      assert.equal(r.reason, Enum.ResultReason.ItemNotFound, "not visible to clients: answered as unknown");
     } finally {
       kmip.close();
     }
@@ -293,8 +293,8 @@ describe("PCI mode, wrapped export and BYOK import", () => {
     // Non-exportable keys do not leave, not even wrapped.
     await ok(app, "POST", "/v1/keys", { name: "locked", type: "aes-256", exportable: false }, 201);
     await refused(app, "POST", "/v1/keys/locked/export", { wrappingKey: { publicKey: pem } }, 403, "not_extractable");
-    // The key policy applies: the auditor has no material right.
-    await refused(a.as.auditor, "POST", "/v1/keys/t-aes/export", { wrappingKey: { publicKey: pem } }, 403, "forbidden");
+    // The key policy applies: the auditor has no material right (nor may it see keys: answered as not found).
+    await refused(a.as.auditor, "POST", "/v1/keys/t-aes/export", { wrappingKey: { publicKey: pem } }, 404, "key_not_found");
   });
 
   test("BYOK round trip: export from A under B's import key, import into B (PCI mode), same key on both sides", async () => {

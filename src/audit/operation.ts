@@ -92,9 +92,10 @@ export async function audited<T>(
     result = await fn(op);
   } catch (e) {
     if (!wasAudited(e)) {
-      const known = isStrongroomError(e);
-      const outcome = known && DENIALS.has(e.code) ? "denied" : "error";
-      await audit.record(op.event(outcome, known ? `${e.code}: ${e.message}` : "internal error"));
+      // A concealed refusal (answered as "not found") is recorded as what it was.
+      const known = isStrongroomError(e) ? (e.truth ?? e) : undefined;
+      const outcome = known && DENIALS.has(known.code) ? "denied" : "error";
+      await audit.record(op.event(outcome, known ? `${known.code}: ${known.message}` : "internal error"));
       markAudited(e);
     }
     throw e;

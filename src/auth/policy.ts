@@ -53,6 +53,16 @@ export function authorizeKey(id: Identity, op: KeyOperation, key: PolicySubject,
   if (isUse(op) && p.operations.length > 0 && !p.operations.includes(op)) deny(`key '${key.name}' policy does not allow ${op}`);
 }
 
+/** Whether `id` may see that `key` exists (its metadata): what decides between "forbidden" and "not found". */
+export function mayRead(id: Identity, key: PolicySubject, dflt: DefaultPolicy): boolean {
+  try {
+    authorizeKey(id, "read", key, dflt);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Role gate for non-key resources. */
 export function requireRole(id: Identity, roles: Identity["role"][], what: string): void {
   if (!roles.includes(id.role)) fail("forbidden", { detail: `role ${id.role} may not ${what}` });

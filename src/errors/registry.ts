@@ -125,11 +125,17 @@ export type ErrorCode = keyof typeof ERRORS;
 export class StrongroomError extends Error {
   readonly code: ErrorCode;
   readonly params: Record<string, string | number>;
-  constructor(code: ErrorCode, params: Record<string, string | number> = {}) {
+  /**
+   * The real refusal behind an answer that must not tell it (a key the caller may not see is "not found"): the audit
+   * event records this one, the caller gets `code`.
+   */
+  readonly truth: StrongroomError | undefined;
+  constructor(code: ErrorCode, params: Record<string, string | number> = {}, truth?: StrongroomError) {
     super(render(ERRORS[code].message, params));
     this.name = "StrongroomError";
     this.code = code;
     this.params = params;
+    this.truth = truth;
   }
   get status(): number {
     return ERRORS[this.code].status;

@@ -239,7 +239,7 @@ export class TransferService {
    */
   /** Protected by dual control; the caller's right is checked before a request can wait for approval. */
   async exportKey(ctx: AuthCtx, args: ExportArgs): Promise<ExportResult> {
-    await this.keys.preauthorize(ctx, args.name, ctx.actor.role === "admin" ? "read" : "material");
+    await this.keys.preauthorize(ctx, args.name, ctx.actor.role === "admin" ? "read" : "material", "key.export");
     return this.keys.protect(ctx, "key.export", args, args.name, () => this.doExport(ctx, args));
   }
 
@@ -419,7 +419,7 @@ export class TransferService {
     if (args.material !== undefined && !ctx.approval && this.keys.deps.governance?.current().dualControl) {
       fail("validation", { detail: "material: under dual control keys are imported wrapped (GET /v1/sys/wrapping-key)" });
     }
-    if ((args.version ?? "new-key") === "new-version") await this.keys.preauthorize(ctx, args.name, "rotate");
+    if ((args.version ?? "new-key") === "new-version") await this.keys.preauthorize(ctx, args.name, "rotate", "key.import");
     else if (ctx.actor.role !== "admin" && ctx.actor.role !== "client")
       fail("forbidden", { detail: `role ${ctx.actor.role} may not import keys` });
     return this.keys.protect(ctx, "key.import", args, args.name, () => this.doImport(ctx, args));

@@ -4,10 +4,10 @@ import type { AuditLog } from "../audit/audit-log.js";
 import { audited, type Ctx } from "../audit/operation.js";
 import type { GovernanceService, ProtectedAction } from "../auth/governance.js";
 import { type AuthCtx, type Identity, SYSTEM_ACTOR } from "../auth/identity.js";
-import { authorizeKey, type DefaultPolicy, type KeyOperation, type KeyPolicy } from "../auth/policy.js";
+import { authorizeKey, type DefaultPolicy, type KeyOperation, type KeyPolicy, mayRead } from "../auth/policy.js";
 import { generateKey, type KeyType, keyFamily, privateKeyFromDer } from "../crypto/keygen.js";
 import { Lru } from "../crypto/lru.js";
-import { fail } from "../errors/registry.js";
+import { fail, StrongroomError } from "../errors/registry.js";
 import type { Barrier } from "../seal/barrier.js";
 import type { SqlValue, Store, Tx } from "../store/store.js";
 import {
@@ -196,8 +196,19 @@ export class KeyService {
     return this.current(o);
   }
 
+  /**
+   * Decides whether `id` may do `op` on `key`, or throws. A caller that may not even read the key is told it does not
+   * exist — the same answer as for a name nobody has used, so that refusals are no existence oracle; the audit event
+   * records the real refusal (StrongroomError.truth). A caller that may read the key is told it is forbidden.
+   */
   authorize(id: Identity, op: KeyOperation, key: KeyRow): void {
-    authorizeKey(id, op, { name: key.name, owner: key.owner, policy: JSON.parse(key.policy) as KeyPolicy }, this.deps.defaultPolicy);
+    const subject = { name: key.name, owner: key.owner, policy: JSON.parse(key.policy) as KeyPolicy };
+    try {
+      authorizeKey(id, op, subject, this.deps.defaultPolicy);
+    } catch (e) {
+      if (op !== "read" && mayRead(id, subject, this.deps.defaultPolicy)) throw e;
+      throw new StrongroomError("key_not_found", { name: key.name }, e as StrongroomError);
+    }
   }
 
   /** The version's material, unwrapped through the barrier and cached. Destroyed versions have none. */
@@ -215,8 +226,15 @@ export class KeyService {
   // ---- lifecycle ----
 
   /** Checks the caller's right before a protected operation can wait for approval (refusals are audited by the caller). */
-  async preauthorize(ctx: AuthCtx, name: string, op: KeyOperation): Promise<void> {
-    this.authorize(ctx.actor, op, await this.findKey(this.deps.store, name));
+  async preauthorize(ctx: AuthCtx, name: string, op: KeyOperation, action: string): Promise<void> {
+    try {
+      this.authorize(ctx.actor, op, await this.findKey(this.deps.store, name));
+    } catch (e) {
+      // Audited here, under the operation's action and the key's name, so that the denial is found by key.
+      await audited(this.deps.audit, ctx, action, { name }, async () => {
+        throw e;
+      });
+    }
   }
 
   /** Runs a protected operation through dual control when it is configured. */
@@ -458,8 +476,8 @@ export class KeyService {
     // Making a non-exportable key exportable again loosens its policy just as much.
     const reExport = req.exportable === true && (await this.findKey(this.deps.store, name)).exportable !== 1;
     if (req.policy || req.rotation || reExport) {
-      await this.preauthorize(ctx, name, "update");
       const action = req.policy || reExport ? "key.policy-change" : "key.rotation-change";
+      await this.preauthorize(ctx, name, "update", action);
       return this.protect(ctx, action, { name, req }, name, () => this.doUpdate(ctx, name, req));
     }
     return this.doUpdate(ctx, name, req);
@@ -536,7 +554,7 @@ export class KeyService {
   }
 
   async revoke(ctx: AuthCtx, name: string, req: { reason: RevocationReason; version?: number; message?: string }): Promise<KeyView> {
-    await this.preauthorize(ctx, name, "revoke");
+    await this.preauthorize(ctx, name, "revoke", "key.revoke");
     return this.protect(ctx, "key.revoke", { name, req }, name, () => this.doRevoke(ctx, name, req));
   }
 
@@ -582,7 +600,7 @@ export class KeyService {
   }
 
   async scheduleDeletion(ctx: AuthCtx, name: string, pendingDays: number): Promise<KeyView> {
-    await this.preauthorize(ctx, name, "delete");
+    await this.preauthorize(ctx, name, "delete", "key.schedule-destroy");
     return this.protect(ctx, "key.schedule-destroy", { name, pendingDays }, name, () => this.doScheduleDeletion(ctx, name, pendingDays));
   }
 

@@ -5,7 +5,7 @@ import type { OpScope } from "../audit/operation.js";
 import type { AuthCtx } from "../auth/identity.js";
 import type { KeyOperation } from "../auth/policy.js";
 import type { KeyType } from "../crypto/keygen.js";
-import { fail } from "../errors/registry.js";
+import { fail, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import type { Row, SqlValue, Tx } from "../store/store.js";
 import type { KeyRow, KeyState, ObjectRow, ObjectType, RevocationReason } from "./key-model.js";
 import { addLink, type KeyService, OBJECT_COLUMNS, type ObjectAttributes, type PreparedVersion, type Unwrapped } from "./key-service.js";
@@ -90,7 +90,13 @@ export class ObjectService {
     const l = await this.load(db, id);
     op.target = { name: l.key.name, version: l.obj.version };
     op.detail = { ...op.detail, id };
-    this.keys.authorize(ctx.actor, action, l.key);
+    try {
+      this.keys.authorize(ctx.actor, action, l.key);
+    } catch (e) {
+      // An object the caller may not see answers exactly as an unknown Unique Identifier (KMIP Item Not Found).
+      if (isStrongroomError(e) && e.truth) throw new StrongroomError("object_not_found", { id: id.slice(0, 128) }, e.truth);
+      throw e;
+    }
     return l;
   }
 
