@@ -31,6 +31,8 @@ export interface RunningServer {
   kmipPort: number;
   /** Open connections and their limits (both listeners). */
   guard: ConnectionGuard;
+  /** Bytes of partial KMIP frames held now, against limits.maxBufferedInputBytes. */
+  inputBudget: InputBudget;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
   // One guard for both listeners: connection counts (file descriptors) are a resource of the process.
   const guard = new ConnectionGuard(app, o.log, cfg.limits);
   warnIfFewDescriptors(cfg.limits.maxConnections, o.log);
+  const inputBudget = new InputBudget(cfg.limits.maxBufferedInputBytes);
   const api = createApiServer({
     app,
     router: createRouter(app.version),
@@ -74,7 +77,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     maxFrameBytes: cfg.limits.kmipMaxFrameBytes,
     limits: { maxBatchItems: cfg.limits.kmipMaxBatchItems, maxDepth: 32 },
     guard,
-    budget: new InputBudget(cfg.limits.maxBufferedInputBytes),
+    budget: inputBudget,
   });
   await new Promise<void>((resolve, reject) => {
     kmip.once("error", reject);
@@ -98,6 +101,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     kmip,
     kmipPort,
     guard,
+    inputBudget,
     async close() {
       api.closeAllConnections();
       const kmipClosed = new Promise<void>((r) => kmip.close(() => r()));

@@ -82,7 +82,7 @@ export function createApiServer(o: ApiServerOptions): Server {
     guard.expectRequest(socket, "api");
     void screenConnection(app, socket, log);
   });
-  auditHandshakeFailures(server, app, log, guard.refusals);
+  auditHandshakeFailures(server, app, log, guard.refusals, "api");
   guard.install(server, "api"); // prepended before the allowlist's check, so it runs after it
   const allowlist = enforceAllowlist(server, app, log, "api");
 

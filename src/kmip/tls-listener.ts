@@ -34,7 +34,7 @@ export function createKmipListener(o: KmipListenerOptions): Server {
   const { guard } = o;
   const server = createServer({ ...mutualTlsOptions(o.tls, true), handshakeTimeout: guard.limits.handshakeTimeoutMs });
 
-  auditHandshakeFailures(server, app, log, guard.refusals, "kmip: ");
+  auditHandshakeFailures(server, app, log, guard.refusals, "kmip", "kmip: ");
   guard.install(server, "kmip"); // prepended before the allowlist's check, so it runs after it
   const allow = enforceAllowlist(server, app, log, "kmip");
 
@@ -64,6 +64,7 @@ export function createKmipListener(o: KmipListenerOptions): Server {
       socket.destroy();
       reader.reset();
       guard.refusals.note(
+        "kmip",
         address,
         "connection.timeout",
         `kmip: a request frame was not complete within ${guard.limits.frameTimeoutMs} ms (limits.frameTimeoutMs)`,
@@ -132,7 +133,9 @@ export function createKmipListener(o: KmipListenerOptions): Server {
       }
     };
 
+    let faulted = false;
     socket.on("data", (chunk: Buffer) => {
+      if (faulted) return; // refused once (logged and audited once); the rest of the stream is dropped until close
       try {
         const frames = reader.push(chunk);
         if (frames.length > 0) {
@@ -143,6 +146,7 @@ export function createKmipListener(o: KmipListenerOptions): Server {
         if (reader.pending > 0 && frameTimer === null) frameTimer = setTimeout(frameExpired, guard.limits.frameTimeoutMs).unref();
         enqueue(frames);
       } catch (e) {
+        faulted = true;
         if (frameTimer) clearTimeout(frameTimer);
         frameTimer = null;
         // Oversize or unframeable input: the complete requests before it are answered, then the

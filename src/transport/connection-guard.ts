@@ -16,8 +16,9 @@ const REFUSAL_AUDIT_MAX_PER_INTERVAL = 100;
 const REFUSAL_AUDIT_MAX_ADDRESSES = 10_000;
 
 /**
- * Audits connection refusals and timeouts without letting an attacker flood the audit log: per address and kind, the
- * first event of an interval is recorded (with the count suppressed since the previous one), later ones only counted.
+ * Audits connection refusals and timeouts without letting an attacker flood the audit log: per address, listener and
+ * kind, the first event of an interval is recorded (with the count suppressed since the previous one), later ones only
+ * counted.
  */
 export class RefusalAudit {
   readonly #last = new Map<string, { at: number; suppressed: number }>();
@@ -31,9 +32,9 @@ export class RefusalAudit {
     private readonly now: () => number = Date.now,
   ) {}
 
-  note(address: string | null, action: string, reason: string): void {
+  note(listener: ListenerName, address: string | null, action: string, reason: string): void {
     const now = this.now();
-    const key = `${action} ${address ?? ""}`;
+    const key = `${action} ${listener} ${address ?? ""}`;
     const prev = this.#last.get(key);
     if (prev && now - prev.at < REFUSAL_AUDIT_INTERVAL_MS) {
       prev.suppressed++;
@@ -118,7 +119,7 @@ export class ConnectionGuard {
       if (why !== null) {
         markRefused(socket);
         socket.destroy();
-        this.refusals.note(address || null, "connection.refused", why);
+        this.refusals.note(listener, address || null, "connection.refused", why);
         return;
       }
       this.#open++;
@@ -139,6 +140,7 @@ export class ConnectionGuard {
       if (socket.destroyed) return;
       socket.destroy();
       this.refusals.note(
+        listener,
         socket.remoteAddress ?? null,
         "connection.timeout",
         `${listener}: no request within ${this.limits.firstRequestTimeoutMs} ms of the handshake (limits.firstRequestTimeoutMs)`,

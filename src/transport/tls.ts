@@ -4,7 +4,7 @@ import type { App } from "../app.js";
 import type { Actor } from "../audit/audit-log.js";
 import { peerActor } from "../auth/identity.js";
 import type { Logger } from "../logger.js";
-import { refusedByAllowlist } from "./allowlist.js";
+import { type ListenerName, refusedByAllowlist } from "./allowlist.js";
 import type { RefusalAudit } from "./connection-guard.js";
 
 export interface TlsFiles {
@@ -30,13 +30,20 @@ export function auditRefusal(app: App, log: Logger, actor: Actor, reason: string
  * TLS server leaves the socket of a timed-out handshake open (and a listener here takes over its error handling).
  * Handshake timeouts, which an attacker gets for free by staying silent, go through the rate-limited `refusals`.
  */
-export function auditHandshakeFailures(server: TlsServer, app: App, log: Logger, refusals: RefusalAudit, prefix = ""): void {
+export function auditHandshakeFailures(
+  server: TlsServer,
+  app: App,
+  log: Logger,
+  refusals: RefusalAudit,
+  listener: ListenerName,
+  prefix = "",
+): void {
   server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
     const address = socket.remoteAddress ?? (socket as { _parent?: { remoteAddress?: string } })._parent?.remoteAddress ?? null;
     socket.destroy();
     if (refusedByAllowlist(socket)) return;
     if (err.code === "ERR_TLS_HANDSHAKE_TIMEOUT") {
-      refusals.note(address, "tls.handshake", `${prefix}ERR_TLS_HANDSHAKE_TIMEOUT (limits.handshakeTimeoutMs)`);
+      refusals.note(listener, address, "tls.handshake", `${prefix}ERR_TLS_HANDSHAKE_TIMEOUT (limits.handshakeTimeoutMs)`);
       return;
     }
     void auditRefusal(app, log, peerActor(null, address), `${prefix}${err.code ?? "handshake failed"}`);
