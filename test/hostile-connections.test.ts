@@ -9,8 +9,11 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { connect as tlsConnect } from "node:tls";
 import YAML from "yaml";
+import { FrameError, FrameReader } from "../src/kmip/codec/frame-reader.js";
 import { Enum } from "../src/kmip/codec/tables.js";
 import { encodeTtlv } from "../src/kmip/codec/ttlv.js";
+import { createLogger } from "../src/logger.js";
+import { InputBudget, REFUSAL_AUDIT_INTERVAL_MS, RefusalAudit } from "../src/transport/connection-guard.js";
 import { type Instance, newInstance } from "./helpers.js";
 import { KmipClient, request as kmipRequest } from "./kmip-client.js";
 
@@ -255,7 +258,13 @@ describe("hostile connections (loopback only)", () => {
       for (let n = 0; n < count; n += 10)
         attack.push(...(await Promise.all(Array.from({ length: 10 }, () => KmipClient.open(i.server.kmipPort, i.bundle("app"))))));
       const closings = attack.map((c) => closedWithin(c.socket, 20_000));
-      for (const c of attack) c.socket.write(partial);
+      // Ten at a time, so the test's own client buffers stay small (it shares the process, and its RSS, with the server).
+      const send = (c: KmipClient) =>
+        new Promise<void>((resolve) => {
+          c.socket.once("close", () => resolve());
+          c.socket.write(partial, () => resolve());
+        });
+      for (let n = 0; n < count; n += 10) await Promise.all(attack.slice(n, n + 10).map(send));
       // Well-behaved clients are served while the attack holds the budget.
       const h = await health(i.url, ca);
       assert.equal(h.status, 200);
@@ -285,5 +294,52 @@ describe("hostile connections (loopback only)", () => {
     const grown = (process.memoryUsage().rss - rssBefore) / 1024 / 1024;
     assert.ok(grown < 256, `RSS grew by ${grown.toFixed(0)} MiB`);
     console.log(`# ${count} connections x ${frameBytes - 8} B partial frames: RSS +${grown.toFixed(0)} MiB after`);
+  });
+
+  test("the refusal audit: one event per address, listener and kind per interval, then the suppressed count", async () => {
+    let now = 1_000_000;
+    const audit = new RefusalAudit(i.server.app, createLogger(null), () => now);
+    const mine = async () =>
+      (await events("connection.refused")).filter((e) => e.actor_address === "192.0.2.7" || e.actor_address === "192.0.2.8");
+    for (let n = 0; n < 5; n++) audit.note("kmip", "192.0.2.7", "connection.refused", "kmip: test");
+    audit.note("api", "192.0.2.7", "connection.refused", "api: test");
+    audit.note("kmip", "192.0.2.8", "connection.refused", "kmip: test");
+    now += REFUSAL_AUDIT_INTERVAL_MS;
+    audit.note("kmip", "192.0.2.7", "connection.refused", "kmip: test");
+    const rows = await eventually(mine, (r) => r.length >= 4);
+    assert.deepEqual(
+      rows.map((e) => [e.actor_address, e.reason, e.detail && JSON.parse(e.detail)]),
+      [
+        ["192.0.2.7", "kmip: test", null],
+        ["192.0.2.7", "api: test", null],
+        ["192.0.2.8", "kmip: test", null],
+        ["192.0.2.7", "kmip: test (and 4 more from this address since the last event)", { suppressed: 4 }],
+      ],
+    );
+  });
+
+  test("the partial-frame budget: charged as a frame's buffer grows, released when it completes or is dropped", () => {
+    const budget = new InputBudget(48 * 1024);
+    const frame = Buffer.alloc(40 * 1024, 0);
+    frame.writeUInt32BE(0x42007801, 0);
+    frame.writeUInt32BE(frame.length - 8, 4);
+    const a = new FrameReader({ budget });
+    assert.deepEqual(a.push(frame.subarray(0, 20_000)), []);
+    assert.equal(budget.used, a.held);
+    assert.ok(budget.used >= 20_000);
+    assert.equal(a.push(frame.subarray(20_000)).length, 1, "completed");
+    assert.equal(budget.used, 0, "a completed frame leaves the budget");
+    assert.equal(new FrameReader({ budget }).push(frame).length, 1, "a frame that arrives whole is never charged");
+    assert.equal(budget.used, 0);
+    // Two readers: the second one's growth past the budget is refused; the first keeps its frame.
+    a.push(frame.subarray(0, 30_000));
+    const b = new FrameReader({ budget });
+    assert.throws(
+      () => b.push(frame.subarray(0, 30_000)),
+      (e: Error) => e instanceof FrameError && /limits\.maxBufferedInputBytes/.test(e.message),
+    );
+    assert.equal(budget.used, a.held);
+    a.reset();
+    assert.equal(budget.used, 0, "a dropped partial frame returns its memory");
   });
 });
