@@ -9,6 +9,7 @@ import { createApiServer } from "./http/api-server.js";
 import { createRouter } from "./http/routes/index.js";
 import { createKmipListener } from "./kmip/tls-listener.js";
 import type { Logger } from "./logger.js";
+import { ConnectionGuard, InputBudget, warnIfFewDescriptors } from "./transport/connection-guard.js";
 
 export interface StartOptions {
   dir: string;
@@ -28,6 +29,10 @@ export interface RunningServer {
   apiUrl: string;
   kmip: TlsServer;
   kmipPort: number;
+  /** Open connections and their limits (both listeners). */
+  guard: ConnectionGuard;
+  /** Bytes of partial KMIP frames held now, against limits.maxBufferedInputBytes. */
+  inputBudget: InputBudget;
   close(): Promise<void>;
 }
 
@@ -45,11 +50,16 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     cert: readFileSync(resolvePath(cfg, cfg.tls.cert), "utf8"),
     key: readFileSync(resolvePath(cfg, cfg.tls.key), "utf8"),
   };
+  // One guard for both listeners: connection counts (file descriptors) are a resource of the process.
+  const guard = new ConnectionGuard(app, o.log, cfg.limits);
+  warnIfFewDescriptors(cfg.limits.maxConnections, o.log);
+  const inputBudget = new InputBudget(cfg.limits.maxBufferedInputBytes);
   const api = createApiServer({
     app,
     router: createRouter(app.version),
     log: o.log,
     tls: tlsFiles,
+    guard,
   });
   const address = o.address ?? cfg.listen.address;
   await new Promise<void>((resolve, reject) => {
@@ -66,6 +76,8 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     tls: tlsFiles,
     maxFrameBytes: cfg.limits.kmipMaxFrameBytes,
     limits: { maxBatchItems: cfg.limits.kmipMaxBatchItems, maxDepth: 32 },
+    guard,
+    budget: inputBudget,
   });
   await new Promise<void>((resolve, reject) => {
     kmip.once("error", reject);
@@ -88,6 +100,8 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     apiUrl: `https://${host}:${port}`,
     kmip,
     kmipPort,
+    guard,
+    inputBudget,
     async close() {
       api.closeAllConnections();
       const kmipClosed = new Promise<void>((r) => kmip.close(() => r()));

@@ -22,7 +22,7 @@ export interface Config {
   tls: { ca: string; cert: string; key: string };
   seal: SealConfig;
   policy: { default: DefaultPolicy };
-  limits: { maxBodyBytes: number; keyCacheSize: number; kmipMaxFrameBytes: number; kmipMaxBatchItems: number };
+  limits: { maxBodyBytes: number; keyCacheSize: number; kmipMaxFrameBytes: number; kmipMaxBatchItems: number } & ConnectionLimits;
   /** Initial governance settings; once the server runs, the stored settings (changed under dual control) win. */
   governance: GovernanceConfig;
   /** Optional CIDR allowlists per listener ("api", "kmip") and role; empty or absent = any address (src/transport/allowlist.ts). */
@@ -50,6 +50,34 @@ export interface Allowlist {
   peer?: string[];
 }
 
+/**
+ * Connection limits and deadlines of both listeners (src/transport/connection-guard.ts): counts are checked when the
+ * TCP connection arrives, before any TLS byte; the deadlines close connections that do not progress.
+ */
+export interface ConnectionLimits {
+  /** Open connections across both listeners; more are closed on arrival. */
+  maxConnections: number;
+  /** Open connections from one source address across both listeners. */
+  maxConnectionsPerAddress: number;
+  /** From TCP accept to a completed TLS handshake. */
+  handshakeTimeoutMs: number;
+  /** From the handshake to the first complete request (HTTP request headers; KMIP frame). */
+  firstRequestTimeoutMs: number;
+  /** From the first byte of a KMIP frame to its last. */
+  frameTimeoutMs: number;
+  /** Bytes of partial KMIP frames held across all connections; the connection that would exceed it is closed. */
+  maxBufferedInputBytes: number;
+}
+
+export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
+  maxConnections: 4096,
+  maxConnectionsPerAddress: 256,
+  handshakeTimeoutMs: 10_000,
+  firstRequestTimeoutMs: 10_000,
+  frameTimeoutMs: 30_000,
+  maxBufferedInputBytes: 64 * 1024 * 1024,
+};
+
 export const CONFIG_FILE = "strongroom.yaml";
 
 export function defaultConfig(dir: string, seal: SealConfig): Config {
@@ -62,7 +90,13 @@ export function defaultConfig(dir: string, seal: SealConfig): Config {
     tls: { ca: "pki/ca.pem", cert: "pki/server.pem", key: "pki/server.key" },
     seal,
     policy: { default: "any-authenticated" },
-    limits: { maxBodyBytes: 1024 * 1024, keyCacheSize: 10000, kmipMaxFrameBytes: 1024 * 1024, kmipMaxBatchItems: 1000 },
+    limits: {
+      maxBodyBytes: 1024 * 1024,
+      keyCacheSize: 10000,
+      kmipMaxFrameBytes: 1024 * 1024,
+      kmipMaxBatchItems: 1000,
+      ...DEFAULT_CONNECTION_LIMITS,
+    },
     governance: { dualControl: false, approvalWindowMinutes: 60, quorum: 2, pciMode: false },
     allowlists: {},
   };
@@ -82,6 +116,24 @@ function check(cond: boolean, msg: string): void {
 }
 
 const isPort = (p: unknown): boolean => Number.isInteger(p) && (p as number) >= 0 && (p as number) < 65536;
+
+const isIntIn = (v: unknown, min: number, max: number): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
+
+/** Connection limits and deadlines; deadlines from 100 ms (tests) to 10 minutes. */
+function checkConnectionLimits(l: Config["limits"]): void {
+  check(isIntIn(l.maxConnections, 1, 1_000_000), "limits.maxConnections must be an integer from 1 to 1000000");
+  check(
+    isIntIn(l.maxConnectionsPerAddress, 1, l.maxConnections),
+    "limits.maxConnectionsPerAddress must be an integer from 1 to limits.maxConnections",
+  );
+  for (const k of ["handshakeTimeoutMs", "firstRequestTimeoutMs", "frameTimeoutMs"] as const)
+    check(isIntIn(l[k], 100, 600_000), `limits.${k} must be an integer from 100 to 600000 (milliseconds)`);
+  // Below one whole frame, a client could never send a maximum-size request.
+  check(
+    isIntIn(l.maxBufferedInputBytes, l.kmipMaxFrameBytes, 16 * 1024 * 1024 * 1024),
+    "limits.maxBufferedInputBytes must be an integer from limits.kmipMaxFrameBytes to 17179869184",
+  );
+}
 
 export function loadConfig(dir: string): Config {
   let raw: unknown;
@@ -109,6 +161,7 @@ export function loadConfig(dir: string): Config {
     keyCacheSize: 10000,
     kmipMaxFrameBytes: 1024 * 1024,
     kmipMaxBatchItems: 1000,
+    ...DEFAULT_CONNECTION_LIMITS,
     ...((cfg.limits ?? {}) as Partial<Config["limits"]>),
   };
   check(Number.isInteger(cfg.limits.maxBodyBytes) && cfg.limits.maxBodyBytes >= 1024, "limits.maxBodyBytes must be an integer >= 1024");
@@ -127,6 +180,7 @@ export function loadConfig(dir: string): Config {
     Number.isInteger(cfg.limits.kmipMaxBatchItems) && cfg.limits.kmipMaxBatchItems >= 1 && cfg.limits.kmipMaxBatchItems <= 100_000,
     "limits.kmipMaxBatchItems must be an integer from 1 to 100000",
   );
+  checkConnectionLimits(cfg.limits);
   cfg.governance = {
     dualControl: false,
     approvalWindowMinutes: 60,

@@ -9,6 +9,7 @@ import { type Identity, identify, normalizeSerial, peerActor, peerOf } from "../
 import { ERRORS, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import type { Logger } from "../logger.js";
 import { enforceAllowlist, type ListenerAllowlist, requireAllowedRole } from "../transport/allowlist.js";
+import type { ConnectionGuard } from "../transport/connection-guard.js";
 import { auditHandshakeFailures, mutualTlsOptions } from "../transport/tls.js";
 import type { RequestContext, Router } from "./route.js";
 
@@ -55,28 +56,38 @@ export interface ApiServerOptions {
   log: Logger;
   /** The CA and server certificate/key (PEM). */
   tls: { ca: string; cert: string; key: string };
+  /** Connection counts and the handshake and first-request deadlines (shared with the KMIP listener). */
+  guard: ConnectionGuard;
 }
 
 export function createApiServer(o: ApiServerOptions): Server {
-  const { app, log } = o;
+  const { app, log, guard } = o;
   const server = createServer({
     // Health must answer without a certificate, so verification results are enforced per request
     // (and a presented-but-invalid certificate closes the connection right after the handshake).
     ...mutualTlsOptions(o.tls, false),
+    handshakeTimeout: guard.limits.handshakeTimeoutMs,
     keepAliveTimeout: 60_000,
+    // requestTimeout bounds a whole request, body included (a slow body is cut too); checked every 2 s instead of
+    // Node's 30 s so the bounds hold close to their values.
     requestTimeout: 30_000,
     headersTimeout: 20_000,
+    connectionsCheckingInterval: 2_000,
   });
 
   server.on("secureConnection", (socket: TLSSocket) => {
     socket.disableRenegotiation(); // TLS 1.2 renegotiation could swap the certificate peerOf remembers
     socket.setNoDelay(true);
+    // Health needs no certificate, so a handshake alone proves nothing: the first request has a deadline.
+    guard.expectRequest(socket, "api");
     void screenConnection(app, socket, log);
   });
-  auditHandshakeFailures(server, app, log);
+  auditHandshakeFailures(server, app, log, guard.refusals, "api");
+  guard.install(server, "api"); // prepended before the allowlist's check, so it runs after it
   const allowlist = enforceAllowlist(server, app, log, "api");
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    guard.requestArrived(req.socket);
     void handle(o, allowlist, req, res).catch((e) => {
       log.error("unhandled request failure", { error: String(e) });
       if (!res.headersSent) send(res, 500, { error: { code: "internal", message: "internal error", requestId: "" } });

@@ -7,6 +7,7 @@ import { type AuthCtx, identify, peerActor, peerOf } from "../auth/identity.js";
 import { isStrongroomError } from "../errors/registry.js";
 import type { Logger } from "../logger.js";
 import { enforceAllowlist, requireAllowedRole } from "../transport/allowlist.js";
+import type { ConnectionGuard, InputBudget } from "../transport/connection-guard.js";
 import { auditHandshakeFailures, mutualTlsOptions } from "../transport/tls.js";
 import { FrameError, FrameReader } from "./codec/frame-reader.js";
 import { handleKmip, type KmipLimits } from "./handle-kmip.js";
@@ -21,14 +22,20 @@ export interface KmipListenerOptions {
   maxFrameBytes?: number;
   idleTimeoutMs?: number;
   limits?: KmipLimits;
+  /** Connection counts and the handshake, first-request and frame deadlines (shared with the HTTPS listener). */
+  guard: ConnectionGuard;
+  /** The budget for partial frames across all KMIP connections. */
+  budget: InputBudget;
 }
 
 export function createKmipListener(o: KmipListenerOptions): Server {
   const { app, log } = o;
   // A KMIP client must present a certificate from this server's CA: no anonymous access at all.
-  const server = createServer(mutualTlsOptions(o.tls, true));
+  const { guard } = o;
+  const server = createServer({ ...mutualTlsOptions(o.tls, true), handshakeTimeout: guard.limits.handshakeTimeoutMs });
 
-  auditHandshakeFailures(server, app, log, "kmip: ");
+  auditHandshakeFailures(server, app, log, guard.refusals, "kmip", "kmip: ");
+  guard.install(server, "kmip"); // prepended before the allowlist's check, so it runs after it
   const allow = enforceAllowlist(server, app, log, "kmip");
 
   server.on("secureConnection", (socket: TLSSocket) => {
@@ -37,12 +44,36 @@ export function createKmipListener(o: KmipListenerOptions): Server {
     socket.setTimeout(o.idleTimeoutMs ?? 300_000, () => socket.destroy());
     const address = socket.remoteAddress ?? null;
     const peer = peerOf(socket);
-    const reader = new FrameReader({ maxFrameBytes: o.maxFrameBytes });
+    const reader = new FrameReader({ maxFrameBytes: o.maxFrameBytes, budget: o.budget });
+    guard.expectRequest(socket, "kmip");
     // Requests on one connection are answered in order: a queue of pending frames.
     let chain: Promise<void> = Promise.resolve();
     let closed = false;
+    // A frame once started must be complete within frameTimeoutMs: the idle timer, reset by every byte, cannot stop a
+    // client that sends one byte at a time.
+    let frameTimer: NodeJS.Timeout | null = null;
+    const frameExpired = () => {
+      frameTimer = null;
+      if (closed) return;
+      // Not the client's fault while we stopped reading (backpressure): wait again.
+      if (socket.isPaused()) {
+        frameTimer = setTimeout(frameExpired, guard.limits.frameTimeoutMs).unref();
+        return;
+      }
+      closed = true;
+      socket.destroy();
+      reader.reset();
+      guard.refusals.note(
+        "kmip",
+        address,
+        "connection.timeout",
+        `kmip: a request frame was not complete within ${guard.limits.frameTimeoutMs} ms (limits.frameTimeoutMs)`,
+      );
+    };
     socket.on("close", () => {
       closed = true;
+      if (frameTimer) clearTimeout(frameTimer);
+      reader.reset(); // the partial frame's memory goes back to the budget now, not at garbage collection
     });
     socket.on("error", () => socket.destroy());
 
@@ -78,12 +109,16 @@ export function createKmipListener(o: KmipListenerOptions): Server {
       if (!closed) socket.write(reply);
     };
 
-    // Backpressure: a client that pipelines faster than requests are served stops being read from.
+    // Backpressure: a client that pipelines faster than requests are served stops being read from — after 64 requests
+    // or one maximum frame's worth of them (complete frames are outside the partial-input budget).
     let queued = 0;
+    let queuedBytes = 0;
+    const maxQueuedBytes = reader.maxFrameBytes;
     const enqueue = (frames: Buffer[]) => {
       for (const f of frames) {
         queued++;
-        if (queued > MAX_QUEUED_FRAMES) socket.pause();
+        queuedBytes += f.length;
+        if (queued > MAX_QUEUED_FRAMES || queuedBytes > maxQueuedBytes) socket.pause();
         chain = chain
           .then(() => serve(f))
           .catch((e) => {
@@ -92,15 +127,28 @@ export function createKmipListener(o: KmipListenerOptions): Server {
           })
           .finally(() => {
             queued--;
-            if (queued <= MAX_QUEUED_FRAMES / 2 && socket.isPaused()) socket.resume();
+            queuedBytes -= f.length;
+            if (queued <= MAX_QUEUED_FRAMES / 2 && queuedBytes <= maxQueuedBytes / 2 && socket.isPaused()) socket.resume();
           });
       }
     };
 
+    let faulted = false;
     socket.on("data", (chunk: Buffer) => {
+      if (faulted) return; // refused once (logged and audited once); the rest of the stream is dropped until close
       try {
-        enqueue(reader.push(chunk));
+        const frames = reader.push(chunk);
+        if (frames.length > 0) {
+          guard.requestArrived(socket);
+          if (frameTimer) clearTimeout(frameTimer);
+          frameTimer = null;
+        }
+        if (reader.pending > 0 && frameTimer === null) frameTimer = setTimeout(frameExpired, guard.limits.frameTimeoutMs).unref();
+        enqueue(frames);
       } catch (e) {
+        faulted = true;
+        if (frameTimer) clearTimeout(frameTimer);
+        frameTimer = null;
         // Oversize or unframeable input: the complete requests before it are answered, then the
         // connection is closed (nothing after the fault can be trusted to be framed correctly).
         if (e instanceof FrameError) enqueue(e.frames);

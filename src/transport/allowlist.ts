@@ -113,7 +113,12 @@ export class ListenerAllowlist {
 /** Raw sockets refused at connection time: their aborted TLS handshake is not audited a second time. */
 const refused = new WeakSet<object>();
 
-/** Whether the TLS socket of a failed handshake was closed by the allowlist (already audited as allowlist.refused). */
+/** Marks a raw socket closed at connection time by another check (connection limits), audited there. */
+export const markRefused = (socket: object): void => {
+  refused.add(socket);
+};
+
+/** Whether the TLS socket of a failed handshake was closed at connection time (already audited: allowlist, limits). */
 export const refusedByAllowlist = (tlsSocket: object): boolean =>
   refused.has((tlsSocket as { _parent?: object })._parent ?? tlsSocket) || refused.has(tlsSocket);
 

@@ -4,7 +4,8 @@ import type { App } from "../app.js";
 import type { Actor } from "../audit/audit-log.js";
 import { peerActor } from "../auth/identity.js";
 import type { Logger } from "../logger.js";
-import { refusedByAllowlist } from "./allowlist.js";
+import { type ListenerName, refusedByAllowlist } from "./allowlist.js";
+import type { RefusalAudit } from "./connection-guard.js";
 
 export interface TlsFiles {
   ca: string;
@@ -24,10 +25,27 @@ export function auditRefusal(app: App, log: Logger, actor: Actor, reason: string
     .catch((e) => log.error("audit write failed", { error: String(e) }));
 }
 
-/** Audits every failed handshake on `server` (unknown CA, old protocol version, garbage). */
-export function auditHandshakeFailures(server: TlsServer, app: App, log: Logger, prefix = ""): void {
+/**
+ * Audits every failed handshake on `server` (unknown CA, old protocol version, garbage) and destroys its socket: Node's
+ * TLS server leaves the socket of a timed-out handshake open (and a listener here takes over its error handling).
+ * Handshake timeouts, which an attacker gets for free by staying silent, go through the rate-limited `refusals`.
+ */
+export function auditHandshakeFailures(
+  server: TlsServer,
+  app: App,
+  log: Logger,
+  refusals: RefusalAudit,
+  listener: ListenerName,
+  prefix = "",
+): void {
   server.on("tlsClientError", (err: Error & { code?: string }, socket: TLSSocket) => {
+    const address = socket.remoteAddress ?? (socket as { _parent?: { remoteAddress?: string } })._parent?.remoteAddress ?? null;
+    socket.destroy();
     if (refusedByAllowlist(socket)) return;
-    void auditRefusal(app, log, peerActor(null, socket.remoteAddress ?? null), `${prefix}${err.code ?? "handshake failed"}`);
+    if (err.code === "ERR_TLS_HANDSHAKE_TIMEOUT") {
+      refusals.note(listener, address, "tls.handshake", `${prefix}ERR_TLS_HANDSHAKE_TIMEOUT (limits.handshakeTimeoutMs)`);
+      return;
+    }
+    void auditRefusal(app, log, peerActor(null, address), `${prefix}${err.code ?? "handshake failed"}`);
   });
 }

@@ -11,9 +11,20 @@ export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
+/** A memory budget shared by many readers (the server's limits.maxBufferedInputBytes). */
+export interface InputBudgetLike {
+  reserve(bytes: number): boolean;
+  release(bytes: number): void;
+}
+
 export interface FrameReaderOptions {
   /** Largest frame accepted, header included. Default 1 MiB. */
   maxFrameBytes?: number;
+  /**
+   * Charged with the buffer of a partial frame before it grows, released when the frame completes or `reset()` is
+   * called; a push that would exceed it throws FrameError. Frames that arrive whole in one chunk are never charged.
+   */
+  budget?: InputBudgetLike;
 }
 
 /**
@@ -39,11 +50,18 @@ export class FrameReader {
   #frame: Buffer = EMPTY;
   #frameBytes = 0;
   #failure: string | null = null;
+  readonly #budget: InputBudgetLike | undefined;
 
   constructor(options: FrameReaderOptions = {}) {
     const max = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     if (!Number.isInteger(max) || max < 8) throw new RangeError("maxFrameBytes must be an integer of at least 8");
     this.maxFrameBytes = max;
+    this.#budget = options.budget;
+  }
+
+  /** Bytes of memory held for the partial frame (its buffer's size, which may run ahead of `pending`). */
+  get held(): number {
+    return this.#frame.length;
   }
 
   /** Bytes received of a frame not yet complete (0 between frames). */
@@ -66,10 +84,11 @@ export class FrameReader {
     while (pos < end) {
       if (this.#frameSize !== 0) {
         const take = Math.min(this.#frameSize - this.#frameBytes, end - pos);
-        this.#append(data, pos, take);
+        this.#append(data, pos, take, frames);
         pos += take;
         if (this.#frameBytes === this.#frameSize) {
           frames.push(this.#frame);
+          this.#budget?.release(this.#frame.length); // handed over: the connection's request queue bounds it from here
           this.#frame = EMPTY;
           this.#frameBytes = 0;
           this.#frameSize = 0;
@@ -84,7 +103,7 @@ export class FrameReader {
           pos += size;
         } else {
           this.#frameSize = size;
-          this.#append(data, pos, end - pos);
+          this.#append(data, pos, end - pos, frames);
           pos = end;
         }
         continue;
@@ -100,17 +119,26 @@ export class FrameReader {
       if (size === 8) frames.push(Buffer.from(this.#header));
       else {
         this.#frameSize = size;
-        this.#append(this.#header, 0, 8);
+        this.#append(this.#header, 0, 8, frames);
       }
     }
     return frames;
   }
 
-  /** Copies bytes into the partial frame, growing its buffer geometrically up to the declared frame size. */
-  #append(from: Buffer, at: number, count: number): void {
+  /**
+   * Copies bytes into the partial frame, growing its buffer geometrically up to the declared frame size; the growth is
+   * charged to the budget first (a refusal poisons the reader and throws, with the frames completed before it).
+   */
+  #append(from: Buffer, at: number, count: number, completed: Buffer[]): void {
     const needed = this.#frameBytes + count;
     if (needed > this.#frame.length) {
-      const grown = Buffer.allocUnsafe(Math.min(this.#frameSize, Math.max(needed, 2 * this.#frame.length, 4096)));
+      const size = Math.min(this.#frameSize, Math.max(needed, 2 * this.#frame.length, 4096));
+      if (this.#budget && !this.#budget.reserve(size - this.#frame.length)) {
+        this.reset();
+        this.#failure = "the server's buffer for partial requests is full (limits.maxBufferedInputBytes)";
+        throw new FrameError("Invalid Message", this.#failure, completed);
+      }
+      const grown = Buffer.allocUnsafe(size);
       this.#frame.copy(grown, 0, 0, this.#frameBytes);
       this.#frame = grown;
     }
@@ -118,8 +146,9 @@ export class FrameReader {
     this.#frameBytes = needed;
   }
 
-  /** Drops any partial frame and a previous failure. */
+  /** Drops any partial frame (releasing its budget) and a previous failure. */
   reset(): void {
+    this.#budget?.release(this.#frame.length);
     this.#headerBytes = 0;
     this.#frame = EMPTY;
     this.#frameBytes = 0;
