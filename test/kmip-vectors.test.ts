@@ -74,11 +74,6 @@ for (const version of ["v1.4", "v2.1"]) {
       const reason = SKIPPED[f.id];
       test(f.rel, async (t) => {
         const steps = loadSteps(f.path);
-        if (reason) {
-          tally.skipped++;
-          t.skip(`listed: ${reason}`);
-          return;
-        }
         const used = namesUsed(steps);
         if (!inst || used.some((n) => names.has(n))) await fresh();
         for (const n of used) names.add(n);
@@ -92,8 +87,22 @@ for (const version of ["v1.4", "v2.1"]) {
             },
           });
           await run.run(steps);
+          if (reason) {
+            // A listed file is run too: one that has started to pass must leave the list, so the list stays true.
+            assert.fail(`${f.rel} is listed as not supported (${reason}) but passes: remove it from the skip list`);
+          }
           tally.passed++;
         } catch (e) {
+          if (reason && !(e instanceof assert.AssertionError && /but passes/.test(e.message))) {
+            // The listed, expected outcome: reported as a skip with its reason.
+            tally.skipped++;
+            if (!enc) {
+              tls?.close();
+              tls = await tlsTransport(i.server.kmipPort, i.bundle("app"));
+            }
+            t.skip(`listed (ran, fails as listed): ${reason}`);
+            return;
+          }
           tally.failed++;
           failures.push(`${f.rel}: ${(e as Error).message}`);
           // A failed file may leave the connection mid-exchange: the next file gets a new one.
