@@ -198,6 +198,8 @@ describe("keys report", () => {
       await mk("manual-30", { mode: "manual", periodDays: 30 });
       await mk("manual-none");
       await mk("doomed");
+      // Used by two principals, then scheduled for destruction: no report section lists it (docs/operations.md).
+      for (const c of [i.as.app, carol]) await c.call("POST", "/v1/keys/doomed/encrypt", { plaintext: b64("x") });
       await i.as.app.call("DELETE", "/v1/keys/doomed", { pendingDays: 365 });
       for (const c of [i.as.app, carol]) await c.call("POST", "/v1/keys/busy/encrypt", { plaintext: b64("x") });
       await i.as.app.call("POST", "/v1/keys/idle/encrypt", { plaintext: b64("x") });
@@ -216,6 +218,7 @@ describe("keys report", () => {
         lastUsedAt: new Date(t0 + 10 * DAY).toISOString(),
       });
       assert.equal(rep.body.mostPrincipals[1].name, "idle");
+      assert.ok(!rep.body.mostPrincipals.some((k: { name: string }) => k.name === "doomed"), "scheduled for destruction: left out");
 
       // Day 95: keys not used since day 0 (or never) are stale; busy (used on day 10) is not. The scheduler has not
       // run, so the auto key's rollover is overdue; the manual key with a 30-day period is past it too.

@@ -144,7 +144,7 @@ export class KeyReports {
       const busy = await store.all<{ name: string; principals: number | string; uses: number | string; last_used_at: string }>(
         `SELECT u.name, COUNT(DISTINCT u.principal) AS principals, SUM(u.count) AS uses, MAX(u.last_used_at) AS last_used_at
            FROM key_usage u JOIN keys k ON k.name = u.name
-          WHERE k.destroyed_at IS NULL
+          WHERE k.destroyed_at IS NULL AND k.deletion_at IS NULL
           GROUP BY u.name
           ORDER BY COUNT(DISTINCT u.principal) DESC, SUM(u.count) DESC, u.name
           LIMIT $1`,
