@@ -151,6 +151,20 @@ const schemaV3 = (): string[] => [
   "CREATE INDEX keys_deletion ON keys (deletion_at) WHERE deletion_at IS NOT NULL",
 ];
 
+/**
+ * Dual control by principal, approvals with content: each certificate records the principal it acts for (the
+ * requester of its issuance, transitively; init's bundles are their own), and each approval request its requester's
+ * principal, the execution summary approvers review and the digest they approve. Existing certificates count as
+ * their issuer (one level); existing approval requests have no summary and cannot be approved. Same DDL on both.
+ */
+const schemaV4 = (): string[] => [
+  "ALTER TABLE certificates ADD COLUMN principal TEXT",
+  "UPDATE certificates SET principal = CASE WHEN issued_by = 'init' THEN cn ELSE issued_by END",
+  "ALTER TABLE approvals ADD COLUMN principal TEXT",
+  "ALTER TABLE approvals ADD COLUMN summary TEXT",
+  "ALTER TABLE approvals ADD COLUMN digest TEXT",
+];
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -169,5 +183,11 @@ export const MIGRATIONS: Migration[] = [
     description: "scheduler indexes: partial, on keys with a rotation or destruction date only",
     sqlite: schemaV3(),
     postgres: schemaV3(),
+  },
+  {
+    version: 4,
+    description: "dual control: certificate principals, approval summaries and digests",
+    sqlite: schemaV4(),
+    postgres: schemaV4(),
   },
 ];
