@@ -180,7 +180,13 @@ export async function initInstance(o: InitOptions): Promise<InitResult> {
         actor: SYSTEM_ACTOR,
         action: "sys.init",
         outcome: "success",
-        detail: { seal: cfg.seal.type, profile, dualControl, defaultPolicy, certificates: registrations.map((r) => ({ cn: r.cn, role: r.role, serial: r.serial })) },
+        detail: {
+          seal: cfg.seal.type,
+          profile,
+          dualControl,
+          defaultPolicy,
+          certificates: registrations.map((r) => ({ cn: r.cn, role: r.role, serial: r.serial })),
+        },
       });
     });
     barrier.seal();

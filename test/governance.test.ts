@@ -69,7 +69,21 @@ function csrFor(dir: string, cn: string): { csr: string; key: string; spkiSha256
   const csrFile = join(dir, `${cn}.csr`);
   const r = spawnSync(
     "openssl",
-    ["req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${cn}`, "-keyout", keyFile, "-out", csrFile],
+    [
+      "req",
+      "-new",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:P-256",
+      "-nodes",
+      "-subj",
+      `/CN=${cn}`,
+      "-keyout",
+      keyFile,
+      "-out",
+      csrFile,
+    ],
     { encoding: "utf8" },
   );
   assert.equal(r.status, 0, r.stderr);
@@ -176,7 +190,14 @@ describe("approvals show what will execute and count principals (issue 9 #6)", (
     const e = await i.as.admin1.call("POST", "/v1/keys/g-1/export", { wrappingKey: { name: "g-wrap" } });
     assert.equal(e.status, 202, JSON.stringify(e.body));
     const es = (await listed(i.as.admin2, e.body.approval.id)).summary;
-    assert.deepEqual(es, { export: "g-1", version: 1, type: "aes-256", format: "raw", scheme: "aes-kwp", wrappingKey: { name: "g-wrap", version: 1 } });
+    assert.deepEqual(es, {
+      export: "g-1",
+      version: 1,
+      type: "aes-256",
+      format: "raw",
+      scheme: "aes-kwp",
+      wrappingKey: { name: "g-wrap", version: 1 },
+    });
 
     const r = await i.as.admin1.call("POST", "/v1/keys/g-1/revoke", { reason: "key-compromise" });
     const rs = (await listed(i.as.admin2, r.body.approval.id)).summary;
@@ -211,7 +232,14 @@ describe("approvals show what will execute and count principals (issue 9 #6)", (
     const list = await cli(i, "admin2", ["approvals", "list"]);
     assert.equal(list.code, 0, list.stderr);
     const block = list.stdout.slice(list.stdout.indexOf(id));
-    for (const line of [/role: auditor/, /cn: ops-auditor/, /ou: audit/, /validityDays: 30/, new RegExp(`publicKey\\.spkiSha256: ${k.spkiSha256}`), /principal: admin1/])
+    for (const line of [
+      /role: auditor/,
+      /cn: ops-auditor/,
+      /ou: audit/,
+      /validityDays: 30/,
+      new RegExp(`publicKey\\.spkiSha256: ${k.spkiSha256}`),
+      /principal: admin1/,
+    ])
       assert.match(block, line);
     const digest = /digest: (sha256:[0-9a-f]{64})/.exec(block)?.[1];
     assert.ok(digest, list.stdout);
@@ -321,10 +349,16 @@ describe("exportable false is one-way (issue 9 #8)", () => {
   test("KMIP cannot turn Extractable back on for a key made non-exportable over REST (SetAttribute 2.1, ModifyAttribute 1.4)", async () => {
     await i.as.app.call("POST", "/v1/keys", { name: "ow-2", type: "aes-256", exportable: false });
     const id = (await i.as.app.call("GET", "/v1/keys/ow-2")).body.versions[0].id;
-    const [set] = await kmip.call([2, 1], [["SetAttribute", [text(Tag.UniqueIdentifier, id), struct(Tag.NewAttribute, bool(Tag.Extractable, true))]]]);
+    const [set] = await kmip.call(
+      [2, 1],
+      [["SetAttribute", [text(Tag.UniqueIdentifier, id), struct(Tag.NewAttribute, bool(Tag.Extractable, true))]]],
+    );
     assert.equal(set.status, Enum.ResultStatus.OperationFailed);
     assert.equal(set.reason, Enum.ResultReason.AttributeReadOnly);
-    const [mod] = await kmip.call([1, 4], [["ModifyAttribute", [text(Tag.UniqueIdentifier, id), attr1x("Extractable", bool(Tag.AttributeValue, true))]]]);
+    const [mod] = await kmip.call(
+      [1, 4],
+      [["ModifyAttribute", [text(Tag.UniqueIdentifier, id), attr1x("Extractable", bool(Tag.AttributeValue, true))]]],
+    );
     assert.equal(mod.status, Enum.ResultStatus.OperationFailed);
     assert.equal(mod.reason, Enum.ResultReason.PermissionDenied);
     const [get] = await kmip.call([2, 1], [["Get", [text(Tag.UniqueIdentifier, id)]]]);

@@ -269,7 +269,8 @@ export class GovernanceService {
         op.target = { name: r.target };
         const v = this.view(r);
         if (v.status !== "pending") fail("approval_closed", { id, status: v.status });
-        if (!r.digest) fail("approval_digest_mismatch", { id, detail: "it was stored without a summary (before an upgrade); request it again" });
+        if (!r.digest)
+          fail("approval_digest_mismatch", { id, detail: "it was stored without a summary (before an upgrade); request it again" });
         if (digest === undefined) fail("approval_digest_required", { id });
         if (digest !== r.digest) fail("approval_digest_mismatch", { id, detail: "list it again and review what it will do" });
         if ((r.principal ?? r.requested_by) === principal)
@@ -307,7 +308,8 @@ export class GovernanceService {
       if (new Date(cert.not_after) < this.deps.clock()) throw new StrongroomError("cert_expired");
       // The approvers approved a summary that includes the state it changes (before/after, versions): if that
       // state moved meanwhile, executing would do something nobody approved.
-      if (canonicalJson(await this.describe(ctx, r.action, r.request)) !== r.summary) throw new StrongroomError("approval_stale", { id: r.id });
+      if (canonicalJson(await this.describe(ctx, r.action, r.request)) !== r.summary)
+        throw new StrongroomError("approval_stale", { id: r.id });
       result = await exec(ctx, JSON.parse(r.request));
     } catch (e) {
       status = "failed";

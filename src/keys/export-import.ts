@@ -256,7 +256,8 @@ export class TransferService {
       type: k.type,
       format: fam === "rsa" || fam === "ec" ? "pkcs8" : "raw",
       scheme: w.scheme,
-      wrappingKey: "name" in w.ref ? { name: w.ref.name, version: w.ref.version } : { publicKeySha256: w.ref.fingerprint, bits: w.ref.bits },
+      wrappingKey:
+        "name" in w.ref ? { name: w.ref.name, version: w.ref.version } : { publicKeySha256: w.ref.fingerprint, bits: w.ref.bits },
     };
   }
 
@@ -454,7 +455,9 @@ export class TransferService {
       mode,
       scheme: args.wrapped !== undefined ? (args.scheme ?? null) : "clear",
       wrappingKeyId: args.wrappingKeyId ?? "current",
-      ...(args.wrapped !== undefined ? { wrappedSha256: createHash("sha256").update(Buffer.from(args.wrapped, "base64")).digest("hex") } : {}),
+      ...(args.wrapped !== undefined
+        ? { wrappedSha256: createHash("sha256").update(Buffer.from(args.wrapped, "base64")).digest("hex") }
+        : {}),
       ...(mode === "new-key"
         ? {
             owner: ctx.actor.cn,

@@ -474,7 +474,10 @@ export class KeyService {
   async describeRevoke(name: string, req: { reason: RevocationReason; version?: number; message?: string }): Promise<ExecutionSummary> {
     const k = await this.findKey(this.deps.store, name);
     const compromise = req.reason === "key-compromise" || req.reason === "ca-compromise";
-    const all = req.version !== undefined ? [await this.findVersion(this.deps.store, k, req.version)] : await this.findVersions(this.deps.store, name);
+    const all =
+      req.version !== undefined
+        ? [await this.findVersion(this.deps.store, k, req.version)]
+        : await this.findVersions(this.deps.store, name);
     const changes = all.filter((o) =>
       compromise ? !o.state.startsWith("Destroyed") && o.state !== "Compromised" : o.state === "Active" || o.state === "Pre-Active",
     );

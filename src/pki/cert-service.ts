@@ -240,20 +240,37 @@ export class CertificateService {
    */
   private async principalFor(ctx: AuthCtx, req: IssueRequest): Promise<string> {
     if (!req.newPrincipal) return principalOf(this.deps.store, ctx.actor);
-    if (await this.deps.store.get("SELECT serial FROM certificates WHERE principal = $1 OR (principal IS NULL AND cn = $1) LIMIT 1", [req.cn]))
-      fail("validation", { detail: `newPrincipal: '${req.cn.slice(0, 128)}' is already a principal; a new person needs a CN of their own` });
+    if (
+      await this.deps.store.get("SELECT serial FROM certificates WHERE principal = $1 OR (principal IS NULL AND cn = $1) LIMIT 1", [req.cn])
+    )
+      fail("validation", {
+        detail: `newPrincipal: '${req.cn.slice(0, 128)}' is already a principal; a new person needs a CN of their own`,
+      });
     return req.cn;
   }
 
   /** The execution summary of a certificate revocation: which certificate, whose, with what role. */
   async describeRevoke(_ctx: AuthCtx, serialText: string): Promise<ExecutionSummary> {
     const serial = normalizeSerial(serialText);
-    const r = await this.deps.store.get<{ cn: string; ou: string; role: string; status: string; not_after: string; principal: string | null }>(
-      "SELECT cn, ou, role, status, not_after, principal FROM certificates WHERE serial = $1",
-      [serial],
-    );
+    const r = await this.deps.store.get<{
+      cn: string;
+      ou: string;
+      role: string;
+      status: string;
+      not_after: string;
+      principal: string | null;
+    }>("SELECT cn, ou, role, status, not_after, principal FROM certificates WHERE serial = $1", [serial]);
     if (!r) return fail("cert_not_found", { serial });
-    return { revoke: "certificate", serial, cn: r.cn, ou: r.ou, role: r.role, status: r.status, notAfter: r.not_after, principal: r.principal };
+    return {
+      revoke: "certificate",
+      serial,
+      cn: r.cn,
+      ou: r.ou,
+      role: r.role,
+      status: r.status,
+      notAfter: r.not_after,
+      principal: r.principal,
+    };
   }
 
   private doIssue(ctx: AuthCtx, req: IssueRequest): Promise<IssuedCertificate> {
@@ -378,7 +395,11 @@ function toRecord(r: Record<string, string>): CertRecord {
 export function describePublicKey(k: KeyObject): { algorithm: string; spkiSha256: string } {
   const d = k.asymmetricKeyDetails;
   const algorithm =
-    k.asymmetricKeyType === "rsa" ? `rsa-${d?.modulusLength}` : k.asymmetricKeyType === "ec" ? `ec-${d?.namedCurve}` : String(k.asymmetricKeyType);
+    k.asymmetricKeyType === "rsa"
+      ? `rsa-${d?.modulusLength}`
+      : k.asymmetricKeyType === "ec"
+        ? `ec-${d?.namedCurve}`
+        : String(k.asymmetricKeyType);
   const spki = k.export({ type: "spki", format: "der" });
   return { algorithm, spkiSha256: createHash("sha256").update(spki).digest("hex") };
 }

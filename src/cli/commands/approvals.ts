@@ -46,8 +46,7 @@ function describe(a: Approval): string {
 
 const list: CommandSpec = {
   path: ["approvals", "list"],
-  summary:
-    "List dual-control requests (default: pending): who asked, exactly what will execute, and the digest to approve it with.",
+  summary: "List dual-control requests (default: pending): who asked, exactly what will execute, and the digest to approve it with.",
   options: { status: { type: "string", arg: "S", help: `${STATUSES.join(", ")} (default pending)` } },
   client: true,
   async run(inv) {

@@ -189,7 +189,8 @@ const show: CommandSpec = {
 
 const update: CommandSpec = {
   path: ["keys", "update"],
-  summary: "Change a key's rotation, policy or description, or make it non-exportable for good (policy lists given replace those lists only).",
+  summary:
+    "Change a key's rotation, policy or description, or make it non-exportable for good (policy lists given replace those lists only).",
   args: "NAME",
   positionals: [1, 1],
   options: POLICY_OPTIONS,

@@ -29,7 +29,9 @@ export const approvalRoutes = [
     auth: "cert",
     action: "approval.approve",
     // The digest is checked by the service (a missing one gets its own error naming where to find it).
-    body: opt(obj({ digest: opt(str({ min: 1, max: 80, pattern: /^sha256:[0-9a-f]{64}$/, description: "digest of the reviewed request" })) })),
+    body: opt(
+      obj({ digest: opt(str({ min: 1, max: 80, pattern: /^sha256:[0-9a-f]{64}$/, description: "digest of the reviewed request" })) }),
+    ),
     async handler(ctx, b) {
       return { body: await ctx.app.governance.approve(authCtx(ctx), approvalId(ctx.params.id), b?.digest) };
     },
