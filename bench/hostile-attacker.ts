@@ -1,7 +1,7 @@
 // Benchmark child process for `npm run bench:hostile`: runs one attack on the server (loopback only) until told to stop,
 // so that the attacker's own work never shares an event loop with the well-behaved client being measured.
 import { connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { Enum } from "../src/kmip/codec/tables.js";
 import { bytes, enm, int, struct, Tag, text } from "../src/kmip/codec/ttlv.js";
 import { kmipMessage } from "./requests.js";

@@ -5,12 +5,12 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { FrameReader } from "../src/kmip/codec/frame-reader.js";
 import { Enum } from "../src/kmip/codec/tables.js";
 import { enm, int, struct, Tag, text } from "../src/kmip/codec/ttlv.js";
 import { atExit, forkChild, installCleanup, killAll } from "./children.js";
 import type { AttackKind, AttackSpec } from "./hostile-attacker.js";
 import { describeKmipFailure, httpLoad, httpRequest, kmipLoad, kmipOutcome, type LoadResult, openTls, type Target } from "./kmip-load.js";
-import { FrameReader } from "../src/kmip/codec/frame-reader.js";
 import { createRequest, getRequest, kmipMessage, responsePayloads, uidOf } from "./requests.js";
 
 const { values: args } = parseArgs({

@@ -23,7 +23,7 @@ const { values } = parseArgs({
 const quiet: Logger = { info: () => undefined, warn: () => undefined, error: (m) => process.stderr.write(`${m}\n`) };
 const dir = mkdtempSync(join(tmpdir(), "strongroom-inproc-"));
 try {
-  const init = await initInstance({ dir, seal: "file", hosts: ["localhost"], apiPort: 0, kmipPort: 0 });
+  const init = await initInstance({ dir, seal: "file", hosts: ["localhost"], apiPort: 0, kmipPort: 0, profile: "development" });
   const server = await startServer({ dir, address: "127.0.0.1", apiPort: 0, kmipPort: 0, log: quiet });
   const app = server.app;
   const cert = new X509Certificate(readFileSync(init.bundles.app.cert));

@@ -566,7 +566,7 @@ async function main(): Promise<void> {
   cpu.start();
   if (!reuse) {
     log(`initializing a Strongroom instance in ${dir} (file seal)`);
-    await initInstance({ dir, seal: "file", hosts: ["localhost", "127.0.0.1"], apiPort: 0, kmipPort: 0 });
+    await initInstance({ dir, seal: "file", hosts: ["localhost", "127.0.0.1"], apiPort: 0, kmipPort: 0, profile: "development" });
   }
   const inst = instanceOf(dir);
   let generated: ScaleReport["generated"] = null;

@@ -20,7 +20,7 @@ const log: Logger = {
 
 process.on("disconnect", () => process.exit(0)); // the benchmark went away: never outlive it
 
-const init = await initInstance({ dir, seal: "file", hosts: ["localhost", "127.0.0.1"], apiPort: 0, kmipPort: 0 });
+const init = await initInstance({ dir, seal: "file", hosts: ["localhost", "127.0.0.1"], apiPort: 0, kmipPort: 0, profile: "development" });
 const server = await startServer({ dir, address: "127.0.0.1", apiPort: 0, kmipPort: 0, log });
 const cfg = server.app.config;
 process.on("message", (m: { type: string }) => {

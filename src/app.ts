@@ -95,34 +95,71 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     caCertPem: readFileSync(resolvePath(config, config.tls.ca), "utf8"),
     governance,
   });
-  // How an approved dual-control request is carried out: the same service call, as the requester.
+  // How an approved dual-control request is carried out (the same service call, as the requester), and how its
+  // execution summary — what approvers review and approve by digest — is derived from the stored request.
   type A = Record<string, unknown>;
-  governance.register("key.schedule-destroy", (ctx, a) =>
-    keys.scheduleDeletion(ctx, (a as A).name as string, (a as A).pendingDays as number),
+  type UpdateReq = Parameters<KeyService["update"]>[2];
+  type RevokeReq = Parameters<KeyService["revoke"]>[2];
+  governance.register(
+    "key.schedule-destroy",
+    (ctx, a) => keys.scheduleDeletion(ctx, (a as A).name as string, (a as A).pendingDays as number),
+    (_ctx, a) => keys.describeScheduleDeletion((a as A).name as string, (a as A).pendingDays as number),
   );
-  governance.register("key.revoke", (ctx, a) =>
-    keys.revoke(ctx, (a as A).name as string, (a as A).req as Parameters<KeyService["revoke"]>[2]),
+  governance.register(
+    "key.revoke",
+    (ctx, a) => keys.revoke(ctx, (a as A).name as string, (a as A).req as RevokeReq),
+    (_ctx, a) => keys.describeRevoke((a as A).name as string, (a as A).req as RevokeReq),
   );
-  governance.register("key.policy-change", (ctx, a) =>
-    keys.update(ctx, (a as A).name as string, (a as A).req as Parameters<KeyService["update"]>[2]),
-  );
-  governance.register("key.rotation-change", (ctx, a) =>
-    keys.update(ctx, (a as A).name as string, (a as A).req as Parameters<KeyService["update"]>[2]),
-  );
-  governance.register("kmip.destroy", (ctx, a) =>
-    audited(audit, ctx, "kmip.destroy", {}, (op) => objects.destroy(ctx, op, (a as A).id as string)),
-  );
-  governance.register("kmip.revoke", (ctx, a) => {
-    const x = a as { id: string; reason: RevocationReason; compromiseDate?: string };
-    return audited(audit, ctx, "kmip.revoke", {}, (op) =>
-      objects.revoke(ctx, op, x.id, x.reason, x.compromiseDate ? new Date(x.compromiseDate) : undefined),
+  for (const action of ["key.policy-change", "key.rotation-change"] as const)
+    governance.register(
+      action,
+      (ctx, a) => keys.update(ctx, (a as A).name as string, (a as A).req as UpdateReq),
+      (_ctx, a) => keys.describeUpdate((a as A).name as string, (a as A).req as UpdateReq),
     );
-  });
-  governance.register("cert.issue", (ctx, a) => certs.issue(ctx, a as Parameters<CertificateService["issue"]>[1]));
-  governance.register("cert.revoke", (ctx, a) => certs.revoke(ctx, (a as A).serial as string));
-  governance.register("key.export", (ctx, a) => transfer.exportKey(ctx, a as Parameters<TransferService["exportKey"]>[1]));
-  governance.register("key.import", (ctx, a) => transfer.importKey(ctx, a as Parameters<TransferService["importKey"]>[1]));
-  governance.register("governance.change", (ctx, a) => governance.change(ctx, a as Parameters<GovernanceService["change"]>[1]));
+  governance.register(
+    "kmip.destroy",
+    (ctx, a) => audited(audit, ctx, "kmip.destroy", {}, (op) => objects.destroy(ctx, op, (a as A).id as string)),
+    (_ctx, a) => objects.describe(a as { id: string }),
+  );
+  governance.register(
+    "kmip.revoke",
+    (ctx, a) => {
+      const x = a as { id: string; reason: RevocationReason; compromiseDate?: string };
+      return audited(audit, ctx, "kmip.revoke", {}, (op) =>
+        objects.revoke(ctx, op, x.id, x.reason, x.compromiseDate ? new Date(x.compromiseDate) : undefined),
+      );
+    },
+    (_ctx, a) => objects.describe(a as { id: string; reason: RevocationReason; compromiseDate?: string }),
+  );
+  type IssueReq = Parameters<CertificateService["issue"]>[1];
+  governance.register(
+    "cert.issue",
+    (ctx, a) => certs.issue(ctx, a as IssueReq),
+    (ctx, a) => certs.describeIssue(ctx, a as IssueReq),
+  );
+  governance.register(
+    "cert.revoke",
+    (ctx, a) => certs.revoke(ctx, (a as A).serial as string),
+    (ctx, a) => certs.describeRevoke(ctx, (a as A).serial as string),
+  );
+  type ExportReq = Parameters<TransferService["exportKey"]>[1];
+  type ImportReq = Parameters<TransferService["importKey"]>[1];
+  governance.register(
+    "key.export",
+    (ctx, a) => transfer.exportKey(ctx, a as ExportReq),
+    (ctx, a) => transfer.describeExport(ctx, a as ExportReq),
+  );
+  governance.register(
+    "key.import",
+    (ctx, a) => transfer.importKey(ctx, a as ImportReq),
+    (ctx, a) => transfer.describeImport(ctx, a as ImportReq),
+  );
+  type GovPatch = Parameters<GovernanceService["change"]>[1];
+  governance.register(
+    "governance.change",
+    (ctx, a) => governance.change(ctx, a as GovPatch),
+    (ctx, a) => governance.describeChange(ctx, a as GovPatch),
+  );
   const sys = new SysService({ barrier, audit, clock, node: config.node, version: VERSION });
   const operator = new OperatorService({ store, barrier, audit, clock, config, log: o.log });
   await operator.open();

@@ -34,6 +34,16 @@ export interface InitOptions {
   node?: string;
   timeZone?: string;
   now?: Date;
+  /**
+   * production (the default, `strongroom init`): dual control on and default key policy owner-only, so that one
+   * admin can neither act alone nor read keys through a client certificate they issued. development (`npm start`,
+   * tests, benchmarks): both permissive — and the instance says so.
+   */
+  profile?: "production" | "development";
+  /** Overrides the profile's dual-control setting (`strongroom init --no-dual-control`). */
+  dualControl?: boolean;
+  /** Overrides the profile's default key policy (`strongroom init --default-policy`). */
+  defaultPolicy?: "any-authenticated" | "owner-only";
 }
 
 export interface BundlePaths {
@@ -64,6 +74,8 @@ export interface InitResult {
   bundles: Record<string, BundlePaths>;
   profiles: string;
   api: string;
+  /** The security defaults this instance starts with (changed later through PATCH /v1/sys/governance, under dual control). */
+  governance: { profile: "production" | "development"; dualControl: boolean; defaultPolicy: "any-authenticated" | "owner-only" };
 }
 
 /** The bundles every new instance gets: two admins for dual control, an auditor, one application. */
@@ -99,6 +111,11 @@ export async function initInstance(o: InitOptions): Promise<InitResult> {
   if (o.listenAddress) cfg.listen.address = o.listenAddress;
   if (o.node) cfg.node = o.node;
   if (o.timeZone) cfg.timeZone = o.timeZone;
+  const profile = o.profile ?? "production";
+  const dualControl = o.dualControl ?? profile === "production";
+  const defaultPolicy = o.defaultPolicy ?? (profile === "production" ? "owner-only" : "any-authenticated");
+  cfg.governance.dualControl = dualControl;
+  cfg.policy.default = defaultPolicy;
 
   const store = new SqliteStore(resolvePath(cfg, cfg.storage.path));
   try {
@@ -127,7 +144,7 @@ export async function initInstance(o: InitOptions): Promise<InitResult> {
 
     const bundles: Record<string, BundlePaths> = {};
     const registrations: Parameters<typeof CertificateService.register>[1][] = [
-      { ...server, cn: hosts[0], ou: "server", role: "server", issuedBy: "init" },
+      { ...server, cn: hosts[0], ou: "server", role: "server", issuedBy: "init", principal: hosts[0] },
     ];
     for (const b of BUNDLES) {
       const pair = generateLeafKey("ec-p256");
@@ -152,7 +169,8 @@ export async function initInstance(o: InitOptions): Promise<InitResult> {
       writeSecret(paths.p12, createPkcs12({ certPem: issued.pem, keyPem, caPem: ca.certPem, password, friendlyName: b.name }));
       writeSecret(paths.p12Password, `${password}\n`);
       bundles[b.name] = paths;
-      registrations.push({ ...issued, cn: b.name, ou: b.ou, role: b.role, issuedBy: "init" });
+      // init's bundles are distinct people: each is its own principal.
+      registrations.push({ ...issued, cn: b.name, ou: b.ou, role: b.role, issuedBy: "init", principal: b.name });
     }
 
     await store.atomic(async (tx) => {
@@ -162,7 +180,13 @@ export async function initInstance(o: InitOptions): Promise<InitResult> {
         actor: SYSTEM_ACTOR,
         action: "sys.init",
         outcome: "success",
-        detail: { seal: cfg.seal.type, certificates: registrations.map((r) => ({ cn: r.cn, role: r.role, serial: r.serial })) },
+        detail: {
+          seal: cfg.seal.type,
+          profile,
+          dualControl,
+          defaultPolicy,
+          certificates: registrations.map((r) => ({ cn: r.cn, role: r.role, serial: r.serial })),
+        },
       });
     });
     barrier.seal();
@@ -207,6 +231,7 @@ export async function initInstance(o: InitOptions): Promise<InitResult> {
       bundles,
       profiles,
       api,
+      governance: { profile, dualControl, defaultPolicy },
     };
   } finally {
     sealed.master.destroy();

@@ -133,9 +133,14 @@ describe("strongroom CLI", () => {
         "0",
         "--listen",
         "127.0.0.1",
+        // This suite is about the CLI, not dual control (test/governance.test.ts): opt out of the production defaults.
+        "--no-dual-control",
+        "--default-policy",
+        "any-authenticated",
         "--json",
       ]),
     );
+    assert.deepEqual(init.governance, { profile: "production", dualControl: false, defaultPolicy: "any-authenticated" });
     assert.equal(init.api, `https://localhost:${port}`);
     assert.deepEqual(Object.keys(init.bundles).sort(), ["admin1", "admin2", "app", "auditor"]);
     shares = init.unsealShares;

@@ -75,7 +75,15 @@ async function spawnServer(dir: string, bundles: Record<string, { cert: string; 
 test("kill -9 right after acknowledged writes loses nothing", async () => {
   const dir = mkdtempSync(join(tmpdir(), "strongroom-durability-"));
   dirs.push(dir);
-  const init = await initInstance({ dir, seal: "file", hosts: ["localhost", "127.0.0.1"], apiPort: 0, kmipPort: 0, timeZone: "UTC" });
+  const init = await initInstance({
+    dir,
+    seal: "file",
+    hosts: ["localhost", "127.0.0.1"],
+    apiPort: 0,
+    kmipPort: 0,
+    timeZone: "UTC",
+    profile: "development",
+  });
   const bundles = Object.fromEntries(
     Object.entries(init.bundles).map(([n, b]) => [
       n,

@@ -96,7 +96,7 @@ describe("hardening", () => {
     assert.ok(!JSON.stringify(ev).includes(secret.slice(0, 12)), "no request bytes in the audit log");
   });
 
-  test("dual control: an admin cannot Register key material over KMIP; making a key exportable again waits for approval", async () => {
+  test("dual control: an admin cannot Register key material over KMIP; making a key exportable again is refused outright", async () => {
     await i.as.admin1.call("POST", "/v1/keys", { name: "locked", type: "aes-256", exportable: false });
     await i.as.admin1.call("PATCH", "/v1/sys/governance", { dualControl: true });
     const admin = await KmipClient.open(i.server.kmipPort, i.bundle("admin1"));
@@ -108,8 +108,8 @@ describe("hardening", () => {
       admin.close();
     }
     const p = await i.as.admin1.call("PATCH", "/v1/keys/locked", { exportable: true });
-    assert.equal(p.status, 202);
-    assert.equal(p.body.approval.action, "key.policy-change");
+    assert.equal(p.status, 409, "one-way: not even a quorum may undo it");
+    assert.equal(p.body.error.code, "exportable_one_way");
     assert.equal((await i.as.admin1.call("GET", "/v1/keys/locked")).body.exportable, false);
     // Clients still register their own keys over KMIP (vSphere, MongoDB) under dual control.
     const ok = await kmip.ok([2, 1], "Register", registerAes(randomBytes(32), []));

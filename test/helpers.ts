@@ -97,6 +97,8 @@ export async function newInstance(opts: Partial<InitOptions> = {}, env: NodeJS.P
     apiPort: 0,
     kmipPort: 0,
     timeZone: "UTC",
+    // Tests opt in to dual control and owner-only themselves; production init turns both on.
+    profile: "development",
     ...opts,
   });
   const log = createLogger(process.env.STRONGROOM_TEST_LOG ? process.stderr : null);

@@ -31,7 +31,7 @@ test("rollover and destruction scans use the partial scheduler indexes", async (
           .join("; ");
       assert.match(plan(ROLLOVER_DUE), /SEARCH keys USING INDEX keys_next_rotation \(next_rotation_at>\? AND next_rotation_at<\?\)/);
       assert.match(plan(DESTROY_DUE), /SEARCH keys USING INDEX keys_deletion \(deletion_at>\? AND deletion_at<\?\)/);
-      // KMIP Activation / Deactivation Dates (migration 4): only objects still waiting for one are in these indexes.
+      // KMIP Activation / Deactivation Dates (migration 5): only objects still waiting for one are in these indexes.
       assert.match(
         plan(DEACTIVATION_DUE),
         /SEARCH objects USING INDEX objects_deactivation_due \(deactivated_at>\? AND deactivated_at<\?\)/,

@@ -1,5 +1,5 @@
 // Dual control: protected operations wait for a second, distinct admin (or run inside another admin's authorization window).
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import type { Actor, AuditLog } from "../audit/audit-log.js";
 import { audited, markAudited } from "../audit/operation.js";
 import type { GovernanceConfig } from "../config/config.js";
@@ -26,14 +26,65 @@ export type ProtectedAction = (typeof PROTECTED_ACTIONS)[number];
 
 type Executor = (ctx: AuthCtx, args: unknown) => Promise<unknown>;
 
+/**
+ * What an approver sees: exactly what the stored request will do (role, CN/OU, fingerprints, before/after of
+ * changed fields), derived from the stored request and the current state — never material or secrets.
+ */
+export type ExecutionSummary = Record<string, unknown>;
+/** Derives the execution summary of a stored request (also re-derived just before it executes). */
+type Describer = (ctx: AuthCtx, args: unknown) => Promise<ExecutionSummary>;
+
+/** JSON with object keys sorted at every level: the same content always gives the same bytes (and digest). */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (v && typeof v === "object")
+    return `{${Object.keys(v)
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
+      .join(",")}}`;
+  return JSON.stringify(v ?? null);
+}
+
+/**
+ * The principal a certificate acts for: the CN of the person on whose request it was issued, transitively (an
+ * identity issued at admin X's request counts as X; init's bundles are their own principals). Quorums, the
+ * no-self-approval rule and authorization windows compare principals, so one person cannot reach a quorum with
+ * identities they obtained. Certificates from before the column existed count as their issuer (one level).
+ */
+export async function principalOf(db: Pick<Store, "get">, actor: Pick<Identity, "cn" | "serial">): Promise<string> {
+  if (!actor.serial) return actor.cn;
+  const r = await db.get<{ cn: string; principal: string | null; issued_by: string }>(
+    "SELECT cn, principal, issued_by FROM certificates WHERE serial = $1",
+    [actor.serial],
+  );
+  if (!r) return actor.cn;
+  return r.principal ?? (r.issued_by === "init" ? r.cn : r.issued_by);
+}
+
+/** The digest an approver sends back: SHA-256 over the approval's id, action, target, requester and summary. */
+export function approvalDigest(a: { id: string; action: string; target: string | null; principal: string; summary: string }): string {
+  const h = createHash("sha256")
+    .update(canonicalJson({ id: a.id, action: a.action, target: a.target, principal: a.principal, summary: JSON.parse(a.summary) }))
+    .digest("hex");
+  return `sha256:${h}`;
+}
+
 export interface ApprovalView {
   id: string;
   action: string;
   target: string | null;
   requestedBy: string;
+  /** The requester's principal (see principalOf): who the request counts as. */
+  principal: string;
+  /** Exactly what executes at quorum (null for requests stored before summaries existed: they cannot be approved). */
+  summary: ExecutionSummary | null;
+  /** What an approver must send back to approve this exact content. */
+  digest: string | null;
   createdAt: string;
   expiresAt: string;
   status: "pending" | "executed" | "failed" | "denied" | "expired";
+  /** Principals counted toward the quorum (the requester's first). */
   approvers: string[];
   quorum: number;
   result: unknown;
@@ -52,12 +103,16 @@ interface ApprovalRow {
   approvers: string;
   decided_at: string | null;
   result: string | null;
+  principal: string | null;
+  summary: string | null;
+  digest: string | null;
 }
 
 const SETTINGS = "governance";
 
 export class GovernanceService {
   private readonly executors = new Map<string, Executor>();
+  private readonly describers = new Map<string, Describer>();
   private settings: GovernanceConfig;
 
   constructor(private readonly deps: { store: Store; audit: AuditLog; clock: () => Date; initial: GovernanceConfig }) {
@@ -74,9 +129,19 @@ export class GovernanceService {
     return { ...this.settings };
   }
 
-  /** Registers how an approved request of `action` is carried out (the same service call, with the requester's identity). */
-  register(action: ProtectedAction, execute: Executor): void {
+  /**
+   * Registers how an approved request of `action` is carried out (the same service call, with the requester's
+   * identity) and how its execution summary is derived from the stored request.
+   */
+  register(action: ProtectedAction, execute: Executor, describe: Describer): void {
     this.executors.set(action, execute);
+    this.describers.set(action, describe);
+  }
+
+  private async describe(ctx: AuthCtx, action: string, request: string): Promise<ExecutionSummary> {
+    const d = this.describers.get(action);
+    if (!d) throw new StrongroomError("internal", { requestId: ctx.requestId });
+    return d(ctx, JSON.parse(request));
   }
 
   private now(): string {
@@ -90,33 +155,42 @@ export class GovernanceService {
    */
   async guard<T>(ctx: AuthCtx, action: ProtectedAction, args: unknown, target: string | null, execute: () => Promise<T>): Promise<T> {
     if (!this.settings.dualControl || ctx.approval) return execute();
+    const principal = await principalOf(this.deps.store, ctx.actor);
     if (ctx.actor.role === "admin") {
-      // Authorization window: opened by a *different* admin, protected operations run directly.
+      // Authorization window: opened by a *different* person (principal), protected operations run directly.
       const w = await this.deps.store.get<{ opened_by: string }>(
         "SELECT opened_by FROM approval_windows WHERE closes_at > $1 AND opened_by <> $2 ORDER BY closes_at DESC LIMIT 1",
-        [this.now(), ctx.actor.cn],
+        [this.now(), principal],
       );
       if (w) return execute();
     }
+    // What is described is what is stored is what executes: the summary comes from the stored JSON itself.
+    const request = JSON.stringify(args ?? null);
+    const summary = canonicalJson(await this.describe(ctx, action, request));
     const id = randomUUID();
+    const digest = approvalDigest({ id, action, target, principal, summary });
     const expires = new Date(this.deps.clock().getTime() + this.settings.approvalWindowMinutes * 60_000).toISOString();
     await audited(this.deps.audit, ctx, "approval.request", { name: target }, async (op) => {
       op.detail = { approval: id, action };
       await op.commit(this.deps.store, (tx) =>
         tx.run(
-          `INSERT INTO approvals (id, action, target, request, requested_by, requester, created_at, expires_at, status, approvers)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9)`,
+          `INSERT INTO approvals (id, action, target, request, requested_by, requester, created_at, expires_at, status, approvers,
+                                  principal, summary, digest)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, $10, $11, $12)`,
           [
             id,
             action,
             target,
-            JSON.stringify(args ?? null),
+            request,
             ctx.actor.cn,
             JSON.stringify(ctx.actor),
             this.now(),
             expires,
             // The requester is the first party of the quorum (a client's KMIP Destroy then needs one admin).
-            JSON.stringify([ctx.actor.cn]),
+            JSON.stringify([principal]),
+            principal,
+            summary,
+            digest,
           ],
         ),
       );
@@ -134,6 +208,9 @@ export class GovernanceService {
       action: r.action,
       target: r.target,
       requestedBy: r.requested_by,
+      principal: r.principal ?? r.requested_by,
+      summary: r.summary ? (JSON.parse(r.summary) as ExecutionSummary) : null,
+      digest: r.digest,
       createdAt: r.created_at,
       expiresAt: r.expires_at,
       status,
@@ -175,24 +252,33 @@ export class GovernanceService {
   }
 
   /**
-   * Approves as a distinct admin. Approvals are counted by CN, so the same person approving twice
-   * (or with a second certificate of the same CN) does not count. At quorum the request executes
-   * with the requester's identity; its outcome is stored with the approval.
+   * Approves as a distinct person. The approver sends the digest of the content it reviewed (GET /v1/approvals):
+   * a request whose content differs is refused. Approvals are counted by principal, so the same person approving
+   * twice — with a second certificate of the same CN, or with an identity issued at their request — does not
+   * count. At quorum the request executes with the requester's identity; its outcome is stored with the approval.
    */
-  async approve(ctx: AuthCtx, id: string): Promise<ApprovalView> {
+  async approve(ctx: AuthCtx, id: string, digest: string | undefined): Promise<ApprovalView> {
     let ready: ApprovalRow | null = null;
     const view = await audited(this.deps.audit, ctx, "approval.approve", {}, async (op) => {
       requireRole(ctx.actor, ["admin"], "approve requests");
       op.detail = { approval: id };
+      const principal = await principalOf(this.deps.store, ctx.actor);
       return op.commit(this.deps.store, async (tx) => {
         const r = await tx.get<ApprovalRow>("SELECT * FROM approvals WHERE id = $1", [id]);
         if (!r) return fail("approval_not_found", { id: id.slice(0, 64) });
         op.target = { name: r.target };
         const v = this.view(r);
         if (v.status !== "pending") fail("approval_closed", { id, status: v.status });
-        if (r.requested_by === ctx.actor.cn) fail("forbidden", { detail: "the requester cannot approve its own request" });
-        if (v.approvers.includes(ctx.actor.cn)) fail("forbidden", { detail: `${ctx.actor.cn} has already approved this request` });
-        const approvers = [...v.approvers, ctx.actor.cn];
+        if (!r.digest)
+          fail("approval_digest_mismatch", { id, detail: "it was stored without a summary (before an upgrade); request it again" });
+        if (digest === undefined) fail("approval_digest_required", { id });
+        if (digest !== r.digest) fail("approval_digest_mismatch", { id, detail: "list it again and review what it will do" });
+        if ((r.principal ?? r.requested_by) === principal)
+          fail("forbidden", { detail: `the requester cannot approve its own request (${ctx.actor.cn} acts for ${principal})` });
+        if (v.approvers.includes(principal))
+          fail("forbidden", { detail: `${principal} has already approved this request (${ctx.actor.cn} acts for ${principal})` });
+        op.detail = { approval: id, principal };
+        const approvers = [...v.approvers, principal];
         await tx.run("UPDATE approvals SET approvers = $1 WHERE id = $2", [JSON.stringify(approvers), id]);
         if (approvers.length >= this.settings.quorum) {
           await tx.run("UPDATE approvals SET status = 'executing', decided_at = $1 WHERE id = $2", [this.now(), id]);
@@ -220,6 +306,10 @@ export class GovernanceService {
       );
       if (cert?.status !== "valid") throw new StrongroomError("cert_revoked");
       if (new Date(cert.not_after) < this.deps.clock()) throw new StrongroomError("cert_expired");
+      // The approvers approved a summary that includes the state it changes (before/after, versions): if that
+      // state moved meanwhile, executing would do something nobody approved.
+      if (canonicalJson(await this.describe(ctx, r.action, r.request)) !== r.summary)
+        throw new StrongroomError("approval_stale", { id: r.id });
       result = await exec(ctx, JSON.parse(r.request));
     } catch (e) {
       status = "failed";
@@ -247,22 +337,38 @@ export class GovernanceService {
     });
   }
 
-  /** Opens an authorization window: for `minutes`, protected operations by *other* admins run directly. */
-  async openWindow(ctx: AuthCtx, minutes: number): Promise<{ openedBy: string; closesAt: string }> {
+  /**
+   * Opens an authorization window: for `minutes`, protected operations by admins acting for *other* principals run
+   * directly (the window records the opener's principal, so identities issued at the opener's request cannot use it).
+   */
+  async openWindow(ctx: AuthCtx, minutes: number): Promise<{ openedBy: string; principal: string; closesAt: string }> {
     return audited(this.deps.audit, ctx, "approval.window", {}, async (op) => {
       requireRole(ctx.actor, ["admin"], "open an authorization window");
       const closesAt = new Date(this.deps.clock().getTime() + minutes * 60_000).toISOString();
-      op.detail = { minutes, closesAt };
+      const principal = await principalOf(this.deps.store, ctx.actor);
+      op.detail = { minutes, closesAt, principal };
       await op.commit(this.deps.store, (tx) =>
         tx.run("INSERT INTO approval_windows (id, opened_by, opened_at, closes_at) VALUES ($1, $2, $3, $4)", [
           randomUUID(),
-          ctx.actor.cn,
+          principal,
           this.now(),
           closesAt,
         ]),
       );
-      return { openedBy: ctx.actor.cn, closesAt };
+      return { openedBy: ctx.actor.cn, principal, closesAt };
     });
+  }
+
+  /** The execution summary of a governance change: each field's value before and after. */
+  async describeChange(_ctx: AuthCtx, patch: Partial<GovernanceConfig>): Promise<ExecutionSummary> {
+    const before: Record<string, unknown> = {};
+    const after: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(patch ?? {})) {
+      if (v === undefined) continue;
+      before[k] = (this.settings as unknown as Record<string, unknown>)[k];
+      after[k] = v;
+    }
+    return { change: "governance settings", before, after };
   }
 
   /** Changes the governance settings (itself protected while dual control is on, including turning it off). */

@@ -59,6 +59,8 @@ async function main(): Promise<void> {
         apiPort: envPort ?? 8443,
         kmipPort: envKmipPort ?? 5696,
         listenAddress: "127.0.0.1",
+        // Permissive on purpose (one admin acts alone, any client may use keys without a policy): said below.
+        profile: "development",
       });
     } finally {
       progress.done();
@@ -113,6 +115,9 @@ async function main(): Promise<void> {
       profiles: `${rel(join(dir, PROFILES_FILE))} (default profile admin1; select with --profile NAME)`,
       seal: `file (development only): ${rel(join(dir, "seal", "master.key"))}`,
       "demo key": `${DEMO_KEY} (aes-256)`,
+      security: running.app.governance.current().dualControl
+        ? "dual control on"
+        : "DEVELOPMENT: dual control off, keys without a policy open to any client — not for production (use strongroom init)",
     }).trimEnd(),
   );
   for (const b of bundles) {

@@ -116,6 +116,24 @@ export const ERRORS = {
   approval_required: def(202, "Permission Denied", "dual control: {action} waits for approval {id} by a second admin (until {expiresAt})"),
   approval_not_found: def(404, "Item Not Found", "approval request '{id}' not found"),
   approval_closed: def(409, "Illegal Operation", "approval request '{id}' is {status}"),
+  // Approvers approve exactly what they reviewed: the digest listed with the request (GET /v1/approvals).
+  approval_digest_required: def(
+    400,
+    "Missing Data",
+    "approving '{id}' needs the digest of its content as listed by GET /v1/approvals (body {\"digest\": …}): you approve exactly what you reviewed",
+  ),
+  approval_digest_mismatch: def(409, "Illegal Operation", "the digest does not match approval request '{id}': {detail}"),
+  approval_stale: def(
+    409,
+    "Illegal Operation",
+    "approval request '{id}' no longer describes what would execute (the state it changes moved since it was approved); request it again",
+  ),
+  exportable_one_way: def(
+    409,
+    "Permission Denied",
+    "key '{name}' is not exportable, and that cannot be undone (like KMIP Extractable): create or import a new key instead",
+    "Attribute Read Only",
+  ),
   internal: def(500, "General Failure", "internal error; quote request id {requestId} to the operator", "Internal Server Error"),
 } as const satisfies Record<string, ErrorDef>;
 

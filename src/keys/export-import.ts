@@ -13,6 +13,7 @@ import {
   randomUUID,
 } from "node:crypto";
 import { audited } from "../audit/operation.js";
+import type { ExecutionSummary } from "../auth/governance.js";
 import { type AuthCtx, SYSTEM_ACTOR } from "../auth/identity.js";
 import { type KeyPolicy, requireRole } from "../auth/policy.js";
 import { type KeyType, keyBits, keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
@@ -243,6 +244,23 @@ export class TransferService {
     return this.keys.protect(ctx, "key.export", args, args.name, () => this.doExport(ctx, args));
   }
 
+  /** The execution summary of an export: key, version, what is wrapped, under which key, with which scheme. */
+  async describeExport(ctx: AuthCtx, args: ExportArgs): Promise<ExecutionSummary> {
+    const k = await this.keys.findKey(this.deps.store, args.name);
+    const o = await this.keys.findVersion(this.deps.store, k, args.version);
+    const w = await this.wrapper(ctx, k, args);
+    const fam = keyFamily(k.type);
+    return {
+      export: args.name,
+      version: o.version,
+      type: k.type,
+      format: fam === "rsa" || fam === "ec" ? "pkcs8" : "raw",
+      scheme: w.scheme,
+      wrappingKey:
+        "name" in w.ref ? { name: w.ref.name, version: w.ref.version } : { publicKeySha256: w.ref.fingerprint, bits: w.ref.bits },
+    };
+  }
+
   private doExport(ctx: AuthCtx, args: ExportArgs): Promise<ExportResult> {
     return audited(this.deps.audit, ctx, "key.export", { name: args.name, version: args.version ?? null }, async (op) => {
       const k = await this.keys.findKey(this.deps.store, args.name);
@@ -423,6 +441,33 @@ export class TransferService {
     else if (ctx.actor.role !== "admin" && ctx.actor.role !== "client")
       fail("forbidden", { detail: `role ${ctx.actor.role} may not import keys` });
     return this.keys.protect(ctx, "key.import", args, args.name, () => this.doImport(ctx, args));
+  }
+
+  /**
+   * The execution summary of an import: target key, type, mode, and a fingerprint of what was sent (SHA-256 of
+   * the wrapped blob) — never the material. For a new key also its owner and settings.
+   */
+  async describeImport(ctx: AuthCtx, args: ImportArgs): Promise<ExecutionSummary> {
+    const mode = args.version ?? "new-key";
+    return {
+      import: args.name,
+      type: args.type,
+      mode,
+      scheme: args.wrapped !== undefined ? (args.scheme ?? null) : "clear",
+      wrappingKeyId: args.wrappingKeyId ?? "current",
+      ...(args.wrapped !== undefined
+        ? { wrappedSha256: createHash("sha256").update(Buffer.from(args.wrapped, "base64")).digest("hex") }
+        : {}),
+      ...(mode === "new-key"
+        ? {
+            owner: ctx.actor.cn,
+            policy: args.policy ?? null,
+            rotation: args.rotation ?? null,
+            exportable: args.exportable ?? true,
+            description: args.description ?? "",
+          }
+        : { currentVersion: (await this.keys.findKey(this.deps.store, args.name)).current_version }),
+    };
   }
 
   private doImport(ctx: AuthCtx, args: ImportArgs): Promise<KeyView> {

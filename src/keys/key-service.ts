@@ -2,7 +2,7 @@
 import { randomUUID } from "node:crypto";
 import type { AuditLog } from "../audit/audit-log.js";
 import { audited, type Ctx } from "../audit/operation.js";
-import type { GovernanceService, ProtectedAction } from "../auth/governance.js";
+import type { ExecutionSummary, GovernanceService, ProtectedAction } from "../auth/governance.js";
 import { type AuthCtx, type Identity, SYSTEM_ACTOR } from "../auth/identity.js";
 import { authorizeKey, type DefaultPolicy, type KeyOperation, type KeyPolicy, mayRead } from "../auth/policy.js";
 import { generateKey, type KeyType, keyFamily, privateKeyFromDer } from "../crypto/keygen.js";
@@ -128,15 +128,23 @@ export const OBJECT_COLUMNS =
 export const ROLLOVER_DUE =
   "SELECT name FROM keys WHERE next_rotation_at IS NOT NULL AND next_rotation_at <= $1 AND destroyed_at IS NULL AND deletion_at IS NULL ORDER BY next_rotation_at LIMIT 1000";
 export const DESTROY_DUE = "SELECT name FROM keys WHERE deletion_at IS NOT NULL AND deletion_at <= $1 AND destroyed_at IS NULL LIMIT 1000";
-/** Objects whose KMIP Deactivation Date has come (partial index objects_deactivation_due, migration 4). */
+/** Objects whose KMIP Deactivation Date has come (partial index objects_deactivation_due, migration 5). */
 export const DEACTIVATION_DUE =
   "SELECT id, name, version FROM objects WHERE state IN ('Pre-Active', 'Active') AND deactivated_at IS NOT NULL AND deactivated_at <= $1 ORDER BY deactivated_at LIMIT 1000";
-/** Pre-Active objects whose KMIP Activation Date has come (partial index objects_activation_due, migration 4). */
+/** Pre-Active objects whose KMIP Activation Date has come (partial index objects_activation_due, migration 5). */
 export const ACTIVATION_DUE =
   "SELECT id, name, version FROM objects WHERE state = 'Pre-Active' AND activated_at IS NOT NULL AND activated_at <= $1 ORDER BY activated_at LIMIT 1000";
 
 /** Keys per `createMany` call. */
 export const CREATE_MANY_MAX = 1000;
+
+/**
+ * `exportable: false` is one-way, like KMIP Extractable: turning it back on is refused to everyone (owner or admin,
+ * with or without dual control) — otherwise one person could undo a protection and then read the material.
+ */
+function refuseReExport(name: string, req: UpdateKeyRequest, k: KeyRow): void {
+  if (req.exportable === true && k.exportable !== 1) fail("exportable_one_way", { name });
+}
 
 const normPolicy = (p: Partial<KeyPolicy> | undefined): KeyPolicy => ({
   users: [...new Set(p?.users ?? [])],
@@ -473,14 +481,53 @@ export class KeyService {
 
   async update(ctx: AuthCtx, name: string, req: UpdateKeyRequest): Promise<KeyView> {
     // Policy and rotation-policy changes are protected by dual control; description changes are not.
-    // Making a non-exportable key exportable again loosens its policy just as much.
-    const reExport = req.exportable === true && (await this.findKey(this.deps.store, name)).exportable !== 1;
-    if (req.policy || req.rotation || reExport) {
-      const action = req.policy || reExport ? "key.policy-change" : "key.rotation-change";
+    if (req.policy || req.rotation) {
+      const action = req.policy ? "key.policy-change" : "key.rotation-change";
       await this.preauthorize(ctx, name, "update", action);
+      // Refused before it can wait for approval: no quorum can make a non-exportable key exportable again.
+      refuseReExport(name, req, await this.findKey(this.deps.store, name));
       return this.protect(ctx, action, { name, req }, name, () => this.doUpdate(ctx, name, req));
     }
     return this.doUpdate(ctx, name, req);
+  }
+
+  /** The execution summary of a key update: each changed field before and after. */
+  async describeUpdate(name: string, req: UpdateKeyRequest): Promise<ExecutionSummary> {
+    const k = await this.findKey(this.deps.store, name);
+    const policy = JSON.parse(k.policy) as KeyPolicy;
+    const before: Record<string, unknown> = {};
+    const after: Record<string, unknown> = {};
+    if (req.policy) [before.policy, after.policy] = [policy, normPolicy({ ...policy, ...req.policy })];
+    if (req.rotation) [before.rotation, after.rotation] = [JSON.parse(k.rotation), req.rotation];
+    if (req.exportable !== undefined) [before.exportable, after.exportable] = [k.exportable === 1, req.exportable];
+    if (req.description !== undefined) [before.description, after.description] = [k.description, req.description];
+    return { key: name, owner: k.owner, before, after };
+  }
+
+  /** The execution summary of a revocation: the versions that change state, to which state, and why. */
+  async describeRevoke(name: string, req: { reason: RevocationReason; version?: number; message?: string }): Promise<ExecutionSummary> {
+    const k = await this.findKey(this.deps.store, name);
+    const compromise = req.reason === "key-compromise" || req.reason === "ca-compromise";
+    const all =
+      req.version !== undefined
+        ? [await this.findVersion(this.deps.store, k, req.version)]
+        : await this.findVersions(this.deps.store, name);
+    const changes = all.filter((o) =>
+      compromise ? !o.state.startsWith("Destroyed") && o.state !== "Compromised" : o.state === "Active" || o.state === "Pre-Active",
+    );
+    return {
+      key: name,
+      versions: changes.map((o) => ({ version: o.version, state: o.state })),
+      newState: compromise ? "Compromised" : "Deactivated",
+      reason: req.reason,
+      ...(req.message !== undefined ? { message: req.message } : {}),
+    };
+  }
+
+  /** The execution summary of a scheduled destruction: every version that will be destroyed, and the waiting period. */
+  async describeScheduleDeletion(name: string, pendingDays: number): Promise<ExecutionSummary> {
+    const versions = (await this.findVersions(this.deps.store, name)).filter((o) => !o.state.startsWith("Destroyed"));
+    return { key: name, destroy: versions.map((o) => ({ version: o.version, state: o.state })), pendingDays };
   }
 
   private doUpdate(ctx: AuthCtx, name: string, req: UpdateKeyRequest): Promise<KeyView> {
@@ -489,6 +536,7 @@ export class KeyService {
       await op.commit(this.deps.store, async (tx) => {
         const k = await this.findKey(tx, name);
         this.authorize(ctx.actor, "update", k);
+        refuseReExport(name, req, k);
         if (k.destroyed_at) fail("invalid_state", { detail: `key '${name}' is destroyed` });
         const rotation = req.rotation ?? (JSON.parse(k.rotation) as Rotation);
         const policy = req.policy ? normPolicy({ ...(JSON.parse(k.policy) as KeyPolicy), ...req.policy }) : JSON.parse(k.policy);

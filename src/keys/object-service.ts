@@ -2,6 +2,7 @@
 import { AsyncLocalStorage } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import type { OpScope } from "../audit/operation.js";
+import type { ExecutionSummary } from "../auth/governance.js";
 import type { AuthCtx } from "../auth/identity.js";
 import type { KeyOperation } from "../auth/policy.js";
 import type { KeyType } from "../crypto/keygen.js";
@@ -358,6 +359,20 @@ export class ObjectService {
       const now = this.now();
       await tx.run("UPDATE objects SET state = 'Active', activated_at = $1, updated_at = $1 WHERE id = $2", [now, id]);
     });
+  }
+
+  /** The execution summary of a KMIP Destroy or Revoke: the object, its key and version, and the revocation's reason. */
+  async describe(args: { id: string; reason?: RevocationReason; compromiseDate?: string }): Promise<ExecutionSummary> {
+    const { obj, key } = await this.load(undefined, args.id);
+    return {
+      object: obj.id,
+      objectType: obj.object_type,
+      key: key.name,
+      version: obj.version,
+      state: obj.state,
+      ...(args.reason !== undefined ? { reason: args.reason } : {}),
+      ...(args.compromiseDate !== undefined ? { compromiseDate: args.compromiseDate } : {}),
+    };
   }
 
   /** KMIP Revoke: compromise reasons → Compromised (from any live state), others → Deactivated. */

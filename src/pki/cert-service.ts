@@ -1,8 +1,16 @@
 // The built-in certificate authority: issues server and client certificates, registers their roles, revokes them.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, X509Certificate } from "node:crypto";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  X509Certificate,
+} from "node:crypto";
 import type { AuditLog, Role } from "../audit/audit-log.js";
 import { audited } from "../audit/operation.js";
-import type { GovernanceService } from "../auth/governance.js";
+import { type ExecutionSummary, type GovernanceService, principalOf } from "../auth/governance.js";
 import { type AuthCtx, normalizeSerial, SYSTEM_ACTOR } from "../auth/identity.js";
 import { requireRole } from "../auth/policy.js";
 import { fail } from "../errors/registry.js";
@@ -28,6 +36,8 @@ export interface CertRecord {
   status: "valid" | "revoked";
   revokedAt: string | null;
   issuedBy: string;
+  /** Who this certificate acts for toward dual-control quorums (the requester of its issuance, transitively). */
+  principal: string;
 }
 
 export interface IssueRequest {
@@ -38,6 +48,11 @@ export interface IssueRequest {
   /** PEM PKCS#10 request; without it the server generates the key pair. */
   csr?: string;
   keyType?: LeafKeyType;
+  /**
+   * The certificate is for a person of their own: it counts as its CN toward dual-control quorums instead of as
+   * the requester. Approvers see it; without it, an identity issued at admin X's request counts as X.
+   */
+  newPrincipal?: boolean;
 }
 
 export interface IssuedCertificate {
@@ -154,12 +169,14 @@ export class CertificateService {
       notAfter: Date;
       pem: string;
       issuedBy: string;
+      /** The principal it acts for (see principalOf): its own CN for init's bundles, else the requester's principal. */
+      principal: string;
     },
   ) {
     await tx.run(
-      `INSERT INTO certificates (serial, cn, ou, role, not_before, not_after, status, revoked_at, issued_by, pem)
-       VALUES ($1, $2, $3, $4, $5, $6, 'valid', NULL, $7, $8)`,
-      [c.serial, c.cn, c.ou, c.role, c.notBefore.toISOString(), c.notAfter.toISOString(), c.issuedBy, c.pem],
+      `INSERT INTO certificates (serial, cn, ou, role, not_before, not_after, status, revoked_at, issued_by, pem, principal)
+       VALUES ($1, $2, $3, $4, $5, $6, 'valid', NULL, $7, $8, $9)`,
+      [c.serial, c.cn, c.ou, c.role, c.notBefore.toISOString(), c.notAfter.toISOString(), c.issuedBy, c.pem, c.principal],
     );
   }
 
@@ -176,16 +193,84 @@ export class CertificateService {
     return this.ca;
   }
 
+  /**
+   * Issues a certificate. Under dual control every issuance is protected, whatever the role: an admin, auditor or
+   * peer certificate is a new voice in governance, and a client certificate is access to every key its CN or OU
+   * is granted (issuing one for `CN=bob` is reading bob's keys). Bundles (server-generated keys) are refused then:
+   * an approved request executes later, when no one is there to receive a generated private key.
+   */
   async issue(ctx: AuthCtx, req: IssueRequest): Promise<IssuedCertificate> {
     const g = this.deps.governance;
     if (g?.current().dualControl) {
       requireRole(ctx.actor, ["admin"], "issue certificates");
-      // An approved request executes later, when no one is there to receive a generated private key.
       if (!req.csr)
         fail("validation", { detail: "csr: under dual control certificates are issued for a CSR (the private key stays with its holder)" });
       return g.guard(ctx, "cert.issue", req, req.cn, () => this.doIssue(ctx, req));
     }
     return this.doIssue(ctx, req);
+  }
+
+  /** The execution summary of a certificate issue: role, CN, OU, validity, the CSR key's SPKI fingerprint, principal. */
+  async describeIssue(ctx: AuthCtx, req: IssueRequest): Promise<ExecutionSummary> {
+    const out: ExecutionSummary = {
+      issue: "certificate",
+      role: req.role,
+      cn: req.cn,
+      ou: req.ou ?? "",
+      validityDays: req.days ?? 365,
+      // Whom the new identity counts as toward quorums: the requester's principal unless it is declared a new person.
+      principal: await this.principalFor(ctx, req),
+      newPrincipal: req.newPrincipal === true,
+    };
+    if (req.csr) {
+      let parsed: ReturnType<typeof parseCsr>;
+      try {
+        parsed = parseCsr(req.csr);
+      } catch (e) {
+        return fail("invalid_csr", { detail: (e as Error).message.slice(0, 200) });
+      }
+      out.publicKey = describePublicKey(parsed.publicKey);
+    } else out.publicKey = { generatedBy: "server", keyType: req.keyType ?? "ec-p256" };
+    return out;
+  }
+
+  /**
+   * Whom a certificate to be issued counts as: the requester's principal, or — declared with newPrincipal — its
+   * own CN, which must not already be someone's principal (no one can be issued a second voice under another's name).
+   */
+  private async principalFor(ctx: AuthCtx, req: IssueRequest): Promise<string> {
+    if (!req.newPrincipal) return principalOf(this.deps.store, ctx.actor);
+    if (
+      await this.deps.store.get("SELECT serial FROM certificates WHERE principal = $1 OR (principal IS NULL AND cn = $1) LIMIT 1", [req.cn])
+    )
+      fail("validation", {
+        detail: `newPrincipal: '${req.cn.slice(0, 128)}' is already a principal; a new person needs a CN of their own`,
+      });
+    return req.cn;
+  }
+
+  /** The execution summary of a certificate revocation: which certificate, whose, with what role. */
+  async describeRevoke(_ctx: AuthCtx, serialText: string): Promise<ExecutionSummary> {
+    const serial = normalizeSerial(serialText);
+    const r = await this.deps.store.get<{
+      cn: string;
+      ou: string;
+      role: string;
+      status: string;
+      not_after: string;
+      principal: string | null;
+    }>("SELECT cn, ou, role, status, not_after, principal FROM certificates WHERE serial = $1", [serial]);
+    if (!r) return fail("cert_not_found", { serial });
+    return {
+      revoke: "certificate",
+      serial,
+      cn: r.cn,
+      ou: r.ou,
+      role: r.role,
+      status: r.status,
+      notAfter: r.not_after,
+      principal: r.principal,
+    };
   }
 
   private doIssue(ctx: AuthCtx, req: IssueRequest): Promise<IssuedCertificate> {
@@ -210,9 +295,11 @@ export class CertificateService {
         privateKey = pair.privateKey;
       }
       const issued = issueWithCa(ca, { cn: req.cn, ou: req.ou, publicKey, days: req.days ?? 365, now: this.deps.clock() });
-      op.detail = { serial: issued.serial, role: req.role, ou: req.ou ?? "", csr: Boolean(req.csr) };
+      // Transitive: an identity issued at admin X's request acts for X (so does one issued by that identity).
+      const principal = await this.principalFor(ctx, req);
+      op.detail = { serial: issued.serial, role: req.role, ou: req.ou ?? "", csr: Boolean(req.csr), principal };
       await op.commit(this.deps.store, (tx) =>
-        CertificateService.register(tx, { ...issued, cn: req.cn, ou: req.ou ?? "", role: req.role, issuedBy: ctx.actor.cn }),
+        CertificateService.register(tx, { ...issued, cn: req.cn, ou: req.ou ?? "", role: req.role, issuedBy: ctx.actor.cn, principal }),
       );
       const out: IssuedCertificate = {
         serial: issued.serial,
@@ -246,7 +333,7 @@ export class CertificateService {
       if (f.cursor) where.push(`serial > $${params.push(f.cursor)}`);
       const limit = Math.min(Math.max(f.limit ?? 100, 1), 1000);
       const rows = await this.deps.store.all<Record<string, string>>(
-        `SELECT serial, cn, ou, role, not_before, not_after, status, revoked_at, issued_by FROM certificates
+        `SELECT serial, cn, ou, role, not_before, not_after, status, revoked_at, issued_by, principal FROM certificates
          ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY serial LIMIT $${params.push(limit + 1)}`,
         params,
       );
@@ -281,7 +368,7 @@ export class CertificateService {
         ]);
       });
       const r = await this.deps.store.get<Record<string, string>>(
-        "SELECT serial, cn, ou, role, not_before, not_after, status, revoked_at, issued_by FROM certificates WHERE serial = $1",
+        "SELECT serial, cn, ou, role, not_before, not_after, status, revoked_at, issued_by, principal FROM certificates WHERE serial = $1",
         [serial],
       );
       return toRecord(r as Record<string, string>);
@@ -300,7 +387,21 @@ function toRecord(r: Record<string, string>): CertRecord {
     status: r.status as CertRecord["status"],
     revokedAt: r.revoked_at,
     issuedBy: r.issued_by,
+    principal: r.principal ?? (r.issued_by === "init" ? r.cn : r.issued_by),
   };
+}
+
+/** A public key as an approver can check it against its holder's: algorithm, size or curve, SHA-256 of the SPKI. */
+export function describePublicKey(k: KeyObject): { algorithm: string; spkiSha256: string } {
+  const d = k.asymmetricKeyDetails;
+  const algorithm =
+    k.asymmetricKeyType === "rsa"
+      ? `rsa-${d?.modulusLength}`
+      : k.asymmetricKeyType === "ec"
+        ? `ec-${d?.namedCurve}`
+        : String(k.asymmetricKeyType);
+  const spki = k.export({ type: "spki", format: "der" });
+  return { algorithm, spkiSha256: createHash("sha256").update(spki).digest("hex") };
 }
 
 /** Reads CN/OU of a PEM certificate (for tests and the CLI). */

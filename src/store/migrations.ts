@@ -152,10 +152,24 @@ const schemaV3 = (): string[] => [
 ];
 
 /**
+ * Dual control by principal, approvals with content: each certificate records the principal it acts for (the
+ * requester of its issuance, transitively; init's bundles are their own), and each approval request its requester's
+ * principal, the execution summary approvers review and the digest they approve. Existing certificates count as
+ * their issuer (one level); existing approval requests have no summary and cannot be approved. Same DDL on both.
+ */
+const schemaV4 = (): string[] => [
+  "ALTER TABLE certificates ADD COLUMN principal TEXT",
+  "UPDATE certificates SET principal = CASE WHEN issued_by = 'init' THEN cn ELSE issued_by END",
+  "ALTER TABLE approvals ADD COLUMN principal TEXT",
+  "ALTER TABLE approvals ADD COLUMN summary TEXT",
+  "ALTER TABLE approvals ADD COLUMN digest TEXT",
+];
+
+/**
  * KMIP Activation and Deactivation Dates in the future are scheduled state changes: the scheduler ranges over the
  * objects still waiting for one (partial indexes, like migration 3), so that a date a client set takes effect.
  */
-const schemaV4 = (): string[] => [
+const schemaV5 = (): string[] => [
   "CREATE INDEX objects_activation_due ON objects (activated_at) WHERE state = 'Pre-Active' AND activated_at IS NOT NULL",
   "CREATE INDEX objects_deactivation_due ON objects (deactivated_at) WHERE state IN ('Pre-Active', 'Active') AND deactivated_at IS NOT NULL",
 ];
@@ -181,8 +195,14 @@ export const MIGRATIONS: Migration[] = [
   },
   {
     version: 4,
-    description: "scheduled activation and deactivation dates: partial indexes for the scheduler",
+    description: "dual control: certificate principals, approval summaries and digests",
     sqlite: schemaV4(),
     postgres: schemaV4(),
+  },
+  {
+    version: 5,
+    description: "scheduled activation and deactivation dates: partial indexes for the scheduler",
+    sqlite: schemaV5(),
+    postgres: schemaV5(),
   },
 ];

@@ -1,13 +1,16 @@
 // `strongroom approvals …`: dual control — list pending requests, approve or deny them, open an authorization window.
-import { type CommandSpec, optEnum, optInt, seg } from "../command.js";
+import { type CommandSpec, optEnum, optInt, optStr, seg } from "../command.js";
 import { CliError } from "../http-client.js";
-import { kv, print, printJson, table } from "../output.js";
+import { cellText, kv, print, printJson } from "../output.js";
 
 interface Approval {
   id: string;
   action: string;
   target: string | null;
   requestedBy: string;
+  principal: string;
+  summary: Record<string, unknown> | null;
+  digest: string | null;
   createdAt: string;
   expiresAt: string;
   status: string;
@@ -18,30 +21,39 @@ interface Approval {
 
 const STATUSES = ["pending", "executed", "failed", "denied", "expired"] as const;
 
+/** Every field of an execution summary on its own line, nested objects dotted, lists of objects as JSON. */
+function summaryLines(v: unknown, prefix: string, out: string[]): void {
+  if (v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length > 0) {
+    for (const [k, x] of Object.entries(v)) summaryLines(x, prefix ? `${prefix}.${k}` : k, out);
+  } else out.push(`    ${prefix}: ${Array.isArray(v) && v.some((x) => x && typeof x === "object") ? JSON.stringify(v) : cellText(v)}`);
+}
+
+/** One block per request: what it is, who asked (and for whom), exactly what will execute, and its digest. */
+function describe(a: Approval): string {
+  const lines = [
+    `${a.id}  ${a.action}  ${a.status}`,
+    `  target: ${a.target ?? "-"}`,
+    `  requested by: ${a.requestedBy}${a.principal !== a.requestedBy ? ` (acts for ${a.principal})` : ""}`,
+    `  approvals: ${a.approvers.length}/${a.quorum} (${a.approvers.join(", ")})`,
+    `  expires: ${a.expiresAt}`,
+    "  will execute:",
+  ];
+  if (a.summary) summaryLines(a.summary, "", lines);
+  else lines.push("    (no summary: stored before an upgrade; it cannot be approved)");
+  lines.push(`  digest: ${a.digest ?? "-"}`);
+  return lines.join("\n");
+}
+
 const list: CommandSpec = {
   path: ["approvals", "list"],
-  summary: "List dual-control requests (default: pending) with who asked for what.",
+  summary: "List dual-control requests (default: pending): who asked, exactly what will execute, and the digest to approve it with.",
   options: { status: { type: "string", arg: "S", help: `${STATUSES.join(", ")} (default pending)` } },
   client: true,
   async run(inv) {
     const status = optEnum(inv.values, "status", STATUSES) ?? "pending";
     const r = await inv.api().call<{ approvals: Approval[] }>("GET", "/v1/approvals", { query: { status } });
     if (inv.json) printJson(r);
-    else
-      print(
-        table(
-          ["ID", "ACTION", "TARGET", "REQUESTED BY", "APPROVERS", "EXPIRES", "STATUS"],
-          r.approvals.map((a) => [
-            a.id,
-            a.action,
-            a.target ?? "-",
-            a.requestedBy,
-            `${a.approvers.length}/${a.quorum}`,
-            a.expiresAt,
-            a.status,
-          ]),
-        ),
-      );
+    else print(r.approvals.length ? r.approvals.map(describe).join("\n\n") : `no ${status} requests`);
     return 0;
   },
 };
@@ -50,13 +62,20 @@ function decide(kind: "approve" | "deny"): CommandSpec {
   return {
     path: ["approvals", kind],
     summary:
-      kind === "approve" ? "Approve a request as a second, distinct admin (executes it at quorum)." : "Deny (discard) a pending request.",
+      kind === "approve"
+        ? "Approve exactly the content you reviewed (--digest from approvals list), as an admin acting for another principal; executes at quorum."
+        : "Deny (discard) a pending request.",
     args: "ID",
     positionals: [1, 1],
-    options: {},
+    options:
+      kind === "approve" ? { digest: { type: "string", arg: "D", help: "required: the digest shown by approvals list (sha256:…)" } } : {},
     client: true,
     async run(inv) {
-      const a = await inv.api().call<Approval>("POST", `/v1/approvals/${seg(inv.positionals[0])}/${kind}`, { body: {} });
+      const digest = kind === "approve" ? optStr(inv.values, "digest") : undefined;
+      if (kind === "approve" && digest === undefined)
+        throw new CliError("give --digest D: the digest that approvals list shows for exactly what you reviewed");
+      const body = digest !== undefined ? { digest } : {};
+      const a = await inv.api().call<Approval>("POST", `/v1/approvals/${seg(inv.positionals[0])}/${kind}`, { body });
       if (inv.json) printJson(a);
       else print(kv({ id: a.id, action: a.action, target: a.target ?? "-", status: a.status, approvers: a.approvers.join(", ") }));
       return a.status === "failed" ? 1 : 0;

@@ -64,6 +64,10 @@ const issue: CommandSpec = {
     role: { type: "string", arg: "ROLE", help: `required: ${CERT_ROLES.join(", ")}` },
     days: { type: "string", arg: "N", help: "validity in days (default 365)" },
     csr: { type: "string", arg: "FILE", help: "PEM PKCS#10 request: sign its key instead of generating one" },
+    "new-principal": {
+      type: "boolean",
+      help: "the holder is a person of their own toward dual-control quorums (default: counts as you)",
+    },
     "key-type": { type: "string", arg: "T", help: `generated key type: ${LEAF_KEY_TYPES.join(", ")} (default ec-p256)` },
     out: { type: "string", arg: "DIR", help: "write the bundle files into DIR (must not contain them already)" },
   },
@@ -95,7 +99,15 @@ const issue: CommandSpec = {
         );
       }
     }
-    const body = { cn, ou: optStr(v, "ou"), role, days: optInt(v, "days", 1, 3650), csr, keyType };
+    const body = {
+      cn,
+      ou: optStr(v, "ou"),
+      role,
+      days: optInt(v, "days", 1, 3650),
+      csr,
+      keyType,
+      ...(v["new-principal"] === true ? { newPrincipal: true } : {}),
+    };
     const progress = new Progress().spin(`issuing certificate for ${cn}…`);
     let r: Issued;
     try {

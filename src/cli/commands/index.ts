@@ -27,6 +27,7 @@ export const COMMANDS: CommandSpec[] = [
 export const GROUPS: Record<string, string> = {
   keys: "Manage keys and use them for on-board cryptography.",
   certs: "Issue, list and revoke client certificates.",
+  approvals: "Dual control: list requests with what they will execute, approve by digest, deny, open a window.",
   audit: "Query and verify the audit log.",
   report: "Reports on keys: stale, past their cryptoperiod, most principals.",
   operator: "Master key and KEK custody: rekey, rotate-master, rotate-kek, seal.",

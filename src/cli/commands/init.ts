@@ -10,6 +10,7 @@ import { promptHidden, readPassphrase } from "../prompt.js";
 const SEALS = ["shamir", "passphrase", "file", "pkcs11"] as const;
 const CA_KEYS = ["ec-p256", "rsa-3072"] as const;
 const HOST = /^[A-Za-z0-9*]([A-Za-z0-9.:*-]{0,252})$/;
+const POLICIES = ["owner-only", "any-authenticated"] as const;
 
 function summary(r: InitResult): string {
   const out: string[] = [];
@@ -22,7 +23,22 @@ function summary(r: InitResult): string {
         : r.seal.type === "pkcs11"
           ? `pkcs11 (key '${r.seal.pkcs11?.keyLabel}' on token '${r.seal.pkcs11?.tokenLabel}'${r.seal.pkcs11?.keyCreated ? ", created now" : ", existing"}; set STRONGROOM_PKCS11_PIN for the server)`
           : "passphrase (set STRONGROOM_PASSPHRASE for the server, or use strongroom unseal)";
-  out.push(kv({ config: r.config, api: r.api, seal, ca: r.ca, "server certificate": r.serverCert, profiles: r.profiles }).trimEnd());
+  const g = r.governance;
+  const dual = g.dualControl
+    ? "on (destroy, revoke, policy changes, export, import, certificates and governance need a second admin)"
+    : "OFF (--no-dual-control: one admin alone may issue a client certificate for any CN and use that key holder's keys)";
+  out.push(
+    kv({
+      config: r.config,
+      api: r.api,
+      seal,
+      ca: r.ca,
+      "server certificate": r.serverCert,
+      profiles: r.profiles,
+      "dual control": dual,
+      "default key policy": g.defaultPolicy,
+    }).trimEnd(),
+  );
   for (const [name, b] of Object.entries(r.bundles)) {
     out.push("", `Bundle ${name} (role ${b.role}, CN ${b.cn}, OU ${b.ou}):`);
     out.push(
@@ -55,7 +71,8 @@ function summary(r: InitResult): string {
 
 export const initCommand: CommandSpec = {
   path: ["init"],
-  summary: "Create a new instance: master key seal, CA, server certificate, admin/auditor/app client bundles and profiles.",
+  summary:
+    "Create a new production instance: master key seal, CA, server certificate, admin/auditor/app client bundles and profiles; dual control on, default key policy owner-only.",
   details:
     "The passphrase seal reads STRONGROOM_PASSPHRASE or asks twice on the terminal (at least 12 characters).\n" +
     "The pkcs11 seal keeps the master key in an HSM as a non-extractable AES-256 key (created if missing);\n" +
@@ -76,6 +93,15 @@ export const initCommand: CommandSpec = {
     "ca-key": { type: "string", arg: "TYPE", help: "CA key type: ec-p256 (default) or rsa-3072" },
     "time-zone": { type: "string", arg: "TZ", help: "IANA time zone for rollover at local midnight (default: this machine's)" },
     node: { type: "string", arg: "NAME", help: "node name (default: host name)" },
+    "no-dual-control": {
+      type: "boolean",
+      help: "start with dual control off (default on: protected operations need a second admin); see docs/security.md",
+    },
+    "default-policy": {
+      type: "string",
+      arg: "P",
+      help: "policy of keys without their own users/groups: owner-only (default) or any-authenticated",
+    },
   },
   async run(inv) {
     const v = inv.values;
@@ -104,6 +130,9 @@ export const initCommand: CommandSpec = {
       caKeyType: optEnum(v, "ca-key", CA_KEYS),
       timeZone: tz,
       node: optStr(v, "node"),
+      profile: "production",
+      dualControl: v["no-dual-control"] !== true,
+      defaultPolicy: optEnum(v, "default-policy", POLICIES) ?? "owner-only",
     };
     const p11 = ["pkcs11-module", "pkcs11-token", "pkcs11-key-label"].filter((k) => optStr(v, k) !== undefined);
     if (seal !== "pkcs11" && p11.length) throw new CliError(`--${p11[0]} applies only to --seal pkcs11`);

@@ -72,7 +72,7 @@ const POLICY_OPTIONS: Record<string, OptSpec> = {
   users: { type: "string", arg: "A,B", help: "CNs allowed to use the key (comma-separated; '' clears)" },
   groups: { type: "string", arg: "G,H", help: "OUs allowed to use the key (comma-separated; '' clears)" },
   operations: { type: "string", arg: "OPS", help: `allowed use operations (${USE_OPERATIONS.join(",")}; '' = all)` },
-  "no-export": { type: "boolean", help: "forbid retrieving the key material" },
+  "no-export": { type: "boolean", help: "forbid retrieving or exporting the key material (cannot be undone)" },
   description: { type: "string", arg: "TEXT", help: "free-text description" },
 };
 
@@ -96,9 +96,8 @@ function keySettings(v: Values): Record<string, unknown> {
     policy.operations = ops;
   }
   if (Object.keys(policy).length) body.policy = policy;
-  if (v.export === true && v["no-export"] === true) throw new CliError("give only one of --export, --no-export");
+  // One-way, like KMIP Extractable: there is no flag to make a key exportable again.
   if (v["no-export"] === true) body.exportable = false;
-  if (v.export === true) body.exportable = true;
   const description = optStr(v, "description");
   if (description !== undefined) body.description = description;
   return body;
@@ -190,16 +189,17 @@ const show: CommandSpec = {
 
 const update: CommandSpec = {
   path: ["keys", "update"],
-  summary: "Change a key's rotation, policy, description or exportability (policy lists given replace those lists only).",
+  summary:
+    "Change a key's rotation, policy or description, or make it non-exportable for good (policy lists given replace those lists only).",
   args: "NAME",
   positionals: [1, 1],
-  options: { ...POLICY_OPTIONS, export: { type: "boolean", help: "allow retrieving the key material again" } },
+  options: POLICY_OPTIONS,
   client: true,
   async run(inv) {
     const body = keySettings(inv.values);
     if (Object.keys(body).length === 0)
       throw new CliError(
-        "nothing to change: give --rotation, --period-days, --users, --groups, --operations, --description, --export or --no-export",
+        "nothing to change: give --rotation, --period-days, --users, --groups, --operations, --description or --no-export",
       );
     printKey(inv, await inv.api().call<KeyView>("PATCH", path(inv.positionals[0]), { body }));
     return 0;

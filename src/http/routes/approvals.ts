@@ -11,7 +11,8 @@ export const approvalRoutes = [
   route({
     method: "GET",
     path: "/v1/approvals",
-    summary: "Dual-control requests with who asked for what (admins and auditors); filter by status.",
+    summary:
+      "Dual-control requests (admins and auditors; filter by status): who asked, for which principal, the execution summary of exactly what will run, and the digest to approve it with.",
     auth: "cert",
     action: "approval.list",
     query: { status: opt(enumOf(["pending", "executed", "failed", "denied", "expired"] as const)) },
@@ -23,12 +24,16 @@ export const approvalRoutes = [
   route({
     method: "POST",
     path: "/v1/approvals/{id}/approve",
-    summary: "Approve as a second, distinct admin; at quorum the request executes as its requester.",
+    summary:
+      "Approve, as an admin acting for another principal, exactly the content you reviewed: {digest} as listed by GET /v1/approvals; at quorum the request executes as its requester.",
     auth: "cert",
     action: "approval.approve",
-    body: opt(obj({})),
-    async handler(ctx) {
-      return { body: await ctx.app.governance.approve(authCtx(ctx), approvalId(ctx.params.id)) };
+    // The digest is checked by the service (a missing one gets its own error naming where to find it).
+    body: opt(
+      obj({ digest: opt(str({ min: 1, max: 80, pattern: /^sha256:[0-9a-f]{64}$/, description: "digest of the reviewed request" })) }),
+    ),
+    async handler(ctx, b) {
+      return { body: await ctx.app.governance.approve(authCtx(ctx), approvalId(ctx.params.id), b?.digest) };
     },
   }),
   route({

@@ -1,7 +1,7 @@
 // REST resource /v1/certs: issue (server-generated key or CSR), list, revoke client certificates.
 import { CERT_ROLES, LEAF_KEY_TYPES } from "../../pki/cert-service.js";
 import { route } from "../route.js";
-import { enumOf, int, obj, opt, queryInt, str } from "../schema.js";
+import { bool, enumOf, int, obj, opt, queryInt, str } from "../schema.js";
 import { authCtx, principal, toJson } from "./common.js";
 
 export const certRoutes = [
@@ -19,6 +19,7 @@ export const certRoutes = [
       days: opt(int({ min: 1, max: 3650, description: "validity (default 365)" })),
       csr: opt(str({ min: 1, max: 64 * 1024, description: "PEM PKCS#10 request" })),
       keyType: opt(enumOf(LEAF_KEY_TYPES, "key type for server-side generation (default ec-p256)")),
+      newPrincipal: opt(bool("the holder is a person of their own toward dual-control quorums (default: counts as the requesting admin)")),
     }),
     async handler(ctx, b) {
       return { status: 201, body: toJson(await ctx.app.certs.issue(authCtx(ctx), b)) };

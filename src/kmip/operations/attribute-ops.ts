@@ -86,10 +86,12 @@ export async function applyChange(c: KmipCall, id: string, ch: AttrChange): Prom
       fail("attribute_read_only", { attribute: ch.name });
     }
     // Extractable may only be turned off and Sensitive only on: loosening them would let one person undo
-    // a protection (the REST equivalent, exportable false → true, waits for dual control).
-    if ((ch.name === "Extractable" || ch.name === "Sensitive") && ch.kind !== "add") {
+    // a protection (the REST equivalent, exportable false → true, is refused too: exportable_one_way).
+    // A key made non-exportable over REST counts as Extractable false here even without a stored attribute.
+    // (An Add next to a stored value is refused as single-valued below.)
+    if ((ch.name === "Extractable" || ch.name === "Sensitive") && (ch.kind !== "add" || getStored(attrs, ch.name).length === 0)) {
       const loosens = ch.kind === "delete" || (ch.name === "Extractable" ? ch.value?.value === true : ch.value?.value === false);
-      const current = getStored(attrs, ch.name)[0]?.value;
+      const current = getStored(attrs, ch.name)[0]?.value ?? (ch.name === "Extractable" && l.key.exportable !== 1 ? false : undefined);
       if (loosens && current === (ch.name !== "Extractable")) {
         fail("attribute_read_only", { attribute: `${ch.name} (it can only be made more restrictive)` });
       }
