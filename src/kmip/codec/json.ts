@@ -96,7 +96,8 @@ function toItem(node: unknown, attributeName: string | undefined, depth: number,
   if (typeof o.tag !== "string") throw invalidField(`item ${n}: a KMIP JSON item needs a string "tag"`);
   const tag = tagByName(o.tag);
   if (tag === undefined || !isValidTag(tag)) throw invalidField(`item ${n}: unknown tag`);
-  const at = `item ${n} (${tagLabel(tag)})`;
+  const label = tagLabel(tag);
+  const at = `item ${n} ${label.startsWith("(") ? label : `(${label})`}`;
   let type: ItemType | undefined = ItemType.Structure;
   if (hasOwn(o, "type")) {
     if (typeof o.type !== "string") throw invalidField(`${at}: "type" is not a string`);

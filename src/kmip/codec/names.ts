@@ -94,7 +94,7 @@ export function tagByName(name: string): number | undefined {
 export function tagLabel(tag: number): string {
   const name = tagXml.get(tag);
   if (name !== undefined) return name;
-  return tag >= 0x540000 && tag <= 0x54ffff ? "an extension tag" : "an unnamed tag";
+  return tag >= 0x540000 && tag <= 0x54ffff ? "(extension tag)" : "(unnamed tag)";
 }
 
 /** Whether the tag has a name in KMIP 1.0–2.1. */

@@ -312,7 +312,7 @@ function toItem(el: XmlElement, attributeName: string | undefined, hook: ValueHo
   }
   if (tag === undefined || !isValidTag(tag)) throw invalidField("unknown tag", el.offset);
   const label = tagLabel(tag);
-  const name = label.startsWith("an ") ? label : `<${label}>`;
+  const name = label.startsWith("(") ? label : `<${label}>`;
   for (const key in a) {
     if (key !== "type" && key !== "value" && key !== "tag")
       throw invalidField(`${name} has an unknown attribute (allowed: type, value)`, el.offset);
