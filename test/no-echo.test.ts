@@ -2,7 +2,6 @@
 // validation error stay out of the reply and the audit log; errors give positions, types and our own names only.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { TtlvError } from "../src/kmip/codec/errors.js";
 import { FrameReader } from "../src/kmip/codec/frame-reader.js";
 import { type Instance, newInstance } from "./helpers.js";
 
@@ -128,7 +127,6 @@ describe("errors never echo request content", () => {
         new FrameReader().push(Buffer.from(header.replace(" ", ""), "hex"));
         assert.fail("refused");
       } catch (e) {
-        assert.ok(!(e instanceof TtlvError) || true);
         assert.doesNotMatch((e as Error).message, /1936024434|0x7\b|type 0x/, (e as Error).message);
       }
     }
