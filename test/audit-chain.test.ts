@@ -196,8 +196,12 @@ describe("audit chain: canonical storage and every broken range", () => {
     );
     const forged = await audit.verify();
     assert.deepEqual(forged.broken.at(-1), { from: last + 1, to: last + 1, kind: "head" });
+    await store.atomic((tx) => tx.run("UPDATE settings SET value = 'not json' WHERE name = 'audit_head'"));
+    assert.deepEqual((await audit.verify()).broken.at(-1), { from: last + 1, to: last + 1, kind: "head" });
+    await store.atomic((tx) => tx.run("DELETE FROM settings WHERE name = 'audit_head'"));
+    assert.deepEqual((await audit.verify()).broken.at(-1), { from: last + 1, to: last + 1, kind: "head" }, "a removed head");
     await store.atomic(async (tx) => {
-      await tx.run("UPDATE settings SET value = $1 WHERE name = 'audit_head'", [head?.value ?? null]);
+      await tx.run("INSERT INTO settings (name, value) VALUES ('audit_head', $1)", [head?.value ?? null]);
       await tx.run("UPDATE events SET mac = $1 WHERE seq = $2", [macOf(a), a]);
       await tx.run("UPDATE events SET mac = $1 WHERE seq = $2", [macOf(a + 3), a + 3]);
     });

@@ -341,7 +341,13 @@ export class AuditLog {
   private async readHead(db: Tx | Store): Promise<{ seq: number; mac: string; valid: boolean } | null> {
     const row = await db.get<{ value: string }>("SELECT value FROM settings WHERE name = $1", [HEAD]);
     if (!row) return null;
-    const h = JSON.parse(row.value) as { seq: number; mac: string; sig: string };
+    let h: { seq: number; mac: string; sig: string };
+    try {
+      h = JSON.parse(row.value);
+    } catch {
+      return { seq: 0, mac: "", valid: false }; // overwritten with garbage: reported by verify, not an internal error
+    }
+    if (typeof h !== "object" || h === null) return { seq: 0, mac: "", valid: false };
     const want = createHmac("sha256", this.barrier.auditKey()).update(`head|${h.seq}|${h.mac}`).digest();
     const got = Buffer.from(String(h.sig), "hex");
     return { seq: Number(h.seq), mac: h.mac, valid: got.length === want.length && timingSafeEqual(got, want) };
