@@ -77,7 +77,8 @@ describe("audit", () => {
     await db.atomic((tx) => tx.run("UPDATE events SET actor_cn = 'someone-else' WHERE seq = 4"));
     const edited = await i.as.auditor.call("GET", "/v1/audit/verify");
     assert.deepEqual({ ok: edited.body.ok, firstBroken: edited.body.firstBroken }, { ok: false, firstBroken: 4 });
-    assert.equal(edited.body.checked, 3);
+    assert.deepEqual(edited.body.broken, [{ from: 4, to: 4, kind: "altered" }]);
+    assert.equal(edited.body.checked, ok.body.checked + 1, "verify reads on past the break (the first verify added one event)");
     await db.atomic((tx) => tx.run("UPDATE events SET actor_cn = 'app' WHERE seq = 4"));
     assert.equal((await i.as.auditor.call("GET", "/v1/audit/verify")).body.ok, true);
     // …or removes an event.
@@ -85,6 +86,7 @@ describe("audit", () => {
     await db.atomic((tx) => tx.run("DELETE FROM events WHERE seq = 6"));
     const deleted = await i.as.auditor.call("GET", "/v1/audit/verify");
     assert.deepEqual({ ok: deleted.body.ok, firstBroken: deleted.body.firstBroken }, { ok: false, firstBroken: 6 });
+    assert.deepEqual(deleted.body.broken, [{ from: 6, to: 6, kind: "missing" }]);
     // …or removes the newest events, which leaves a chain that is valid but too short: the MAC'd head catches it.
     const cols = Object.keys(saved[0]);
     await db.atomic((tx) =>
@@ -99,6 +101,7 @@ describe("audit", () => {
     const truncated = await i.as.auditor.call("GET", "/v1/audit/verify");
     assert.equal(truncated.body.ok, false);
     assert.equal(truncated.body.firstBroken, top - 1);
+    assert.deepEqual(truncated.body.broken, [{ from: top - 1, to: top, kind: "missing" }]);
   });
 });
 

@@ -287,7 +287,15 @@ describe("strongroom CLI", () => {
       db.prepare("UPDATE events SET actor_cn = 'someone-else' WHERE seq = 3").run();
       const broken = await cli(["audit", "verify", "--profile", "auditor"]);
       assert.equal(broken.code, 1);
-      assert.equal(broken.stdout.trim(), "audit chain BROKEN at seq 3");
+      assert.match(
+        broken.stdout,
+        /^audit chain BROKEN at seq 3: 1 broken range in \d+ events\nSEQ +PROBLEM\n3 +altered \(does not match its MAC\)\n$/,
+      );
+      const json = JSON.parse((await cli(["audit", "verify", "--profile", "auditor", "--json"])).stdout);
+      assert.deepEqual(
+        { ok: json.ok, firstBroken: json.firstBroken, broken: json.broken },
+        { ok: false, firstBroken: 3, broken: [{ from: 3, to: 3, kind: "altered" }] },
+      );
       db.prepare("UPDATE events SET actor_cn = ? WHERE seq = 3").run(row.actor_cn);
     } finally {
       db.close();

@@ -329,7 +329,7 @@ test("restart keeps keys, versions, policies and the audit chain; tampering is d
     const v = await i.as.auditor.call("GET", "/v1/audit/verify");
     assert.equal(v.status, 200);
     // The listing above added its own audit.query event after it was read.
-    assert.deepEqual(v.body, { ok: true, checked: events.length + 1, firstBroken: null });
+    assert.deepEqual(v.body, { ok: true, checked: events.length + 1, firstBroken: null, broken: [], omitted: 0 });
 
     // Someone with the database file alters an old event: the chain reports exactly where.
     const target = events.find((e) => e.action === "key.revoke");
@@ -340,7 +340,13 @@ test("restart keeps keys, versions, policies and the audit chain; tampering is d
       raw.close();
     }
     const broken = await i.as.auditor.call("GET", "/v1/audit/verify");
-    assert.deepEqual(broken.body, { ok: false, checked: target.seq - 1, firstBroken: target.seq });
+    assert.deepEqual(broken.body, {
+      ok: false,
+      checked: events.length + 2, // the two verify events are checked too: verify reads on past the break
+      firstBroken: target.seq,
+      broken: [{ from: target.seq, to: target.seq, kind: "altered" }],
+      omitted: 0,
+    });
   } finally {
     await i.cleanup();
   }

@@ -157,7 +157,7 @@ test("XML: values that do not fit their type are Invalid Field", () => {
   bad('<BatchCount type="Integer" value="2147483648"/>', "not an Integer");
   bad('<BatchCount type="Integer" value="1.5"/>');
   bad('<LeaseTime type="Interval" value="-1"/>');
-  bad('<Operation type="Enumeration" value="Frobnicate"/>', "Frobnicate");
+  bad('<Operation type="Enumeration" value="Frobnicate"/>', "value is not a value of Operation"); // never the value itself
   bad('<Operation type="Enumeration" value="5"/>');
   bad('<Sensitive type="Boolean" value="yes"/>');
   bad('<KeyMaterial type="ByteString" value="abc"/>', "hex");
@@ -187,11 +187,11 @@ test("XML parser: refuses DOCTYPE/entities, CDATA, PIs, text, malformed markup, 
   const bad = (xml: string, fragment?: string, options = {}) => rejects(() => xmlToTtlv(xml, options), "Invalid Message", fragment);
   bad('<!DOCTYPE lolz [<!ENTITY lol "lol">]><RequestMessage/>', "DOCTYPE");
   bad('<RequestMessage><NameValue type="TextString" value="&lol;"/></RequestMessage>', "unknown entity");
-  bad('<RequestMessage><NameValue type="TextString" value="&#0;"/></RequestMessage>', "not an XML character");
+  bad('<RequestMessage><NameValue type="TextString" value="&#0;"/></RequestMessage>', "character reference");
   bad("<RequestMessage><![CDATA[x]]></RequestMessage>", "CDATA");
   bad('<?xml-stylesheet href="x"?><RequestMessage/>', "processing instructions");
   bad("<RequestMessage>text</RequestMessage>", "text content");
-  bad("<RequestMessage></ResponseMessage>", "closes");
+  bad("<RequestMessage></ResponseMessage>", "does not match the start tag at offset 0");
   bad("<RequestMessage>", "unterminated");
   bad("<RequestMessage", "unterminated");
   bad('<RequestMessage a="1" a="2"/>', "duplicate attribute");

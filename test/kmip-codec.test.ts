@@ -176,8 +176,8 @@ test("TTLV decode: fixed lengths, Boolean values, UTF-8, types and tags are chec
   rejects(() => decodeTtlv(hex("420020 06 00000008 0000000100000001")), "Invalid Field", "neither 0 nor 1");
   rejects(() => decodeTtlv(hex("420020 07 00000002 c328000000000000")), "Invalid Field", "UTF-8");
   rejects(() => decodeTtlv(hex("420020 07 00000003 eda080 0000000000")), "Invalid Field", "UTF-8"); // a surrogate
-  rejects(() => decodeTtlv(hex("420020 0C 00000000")), "Invalid Message", "unknown type");
-  rejects(() => decodeTtlv(hex("420020 00 00000000")), "Invalid Message", "unknown type");
+  rejects(() => decodeTtlv(hex("420020 0C 00000000")), "Invalid Message", "unknown item type");
+  rejects(() => decodeTtlv(hex("420020 00 00000000")), "Invalid Message", "unknown item type");
   rejects(() => decodeTtlv(hex("430020 02 00000004 0000000800000000")), "Invalid Message", "not a KMIP tag");
   assert.deepEqual(decodeTtlv(hex("540001 02 00000004 0000000800000000")), int(0x540001, 8)); // extension tags are fine
 });

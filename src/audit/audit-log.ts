@@ -71,10 +71,74 @@ export interface AuditFilter {
   limit?: number;
 }
 
+/**
+ * How a range of sequence numbers is broken: `altered` (the row does not match its MAC), `missing` (no row with
+ * that seq), `unchained` (the MAC was removed), `head` (the MAC'd chain head is missing or forged, so removal of
+ * the newest events cannot be ruled out; reported at the seq after the last event).
+ */
+export type BreakKind = "altered" | "missing" | "unchained" | "head";
+
+export interface BrokenRange {
+  from: number;
+  to: number;
+  kind: BreakKind;
+}
+
 export interface VerifyResult {
   ok: boolean;
+  /** Events read and checked. */
   checked: number;
+  /** The lowest broken seq (`broken[0].from`), kept for callers that read only the first break. */
   firstBroken: number | null;
+  /** Every broken range in seq order, adjacent rows of one kind merged; at most MAX_BROKEN_RANGES listed. */
+  broken: BrokenRange[];
+  /** Further broken ranges past the listed ones. */
+  omitted: number;
+}
+
+/** Broken ranges listed by verify: a wholesale rewrite cannot turn the answer into an unbounded document. */
+export const MAX_BROKEN_RANGES = 1000;
+
+/**
+ * Longest text stored per event field, in UTF-16 code units: one request cannot bloat the log. Longer text is cut
+ * (never inside a surrogate pair) and ends with TRUNCATED.
+ */
+export const FIELD_LIMITS = { text: 1024, reason: 2048, detail: 16384 } as const;
+export const TRUNCATED = "…[truncated]";
+
+/** Lone surrogates become U+FFFD (String.prototype.toWellFormed, Node 20; not in the ES2022 lib typings). */
+const toWellFormed = (s: string): string => (s as unknown as { toWellFormed(): string }).toWellFormed();
+
+/**
+ * The stored (and MAC'd) form of one text field: well-formed Unicode, at most `max` code units. Without this a
+ * lone surrogate is MAC'd as the JavaScript string but stored by SQLite as U+FFFD, and the row never verifies.
+ * NUL and other control characters are kept: SQLite stores and returns them unchanged.
+ */
+export function canonicalText(value: unknown, max: number): string | null {
+  if (value === null || value === undefined) return null;
+  const s = typeof value === "string" ? value : String(value);
+  if (s.length <= max) return toWellFormed(s);
+  let cut = max - TRUNCATED.length;
+  const c = s.charCodeAt(cut - 1);
+  if (c >= 0xd800 && c <= 0xdbff) cut--; // do not split a surrogate pair
+  return toWellFormed(s.slice(0, cut)) + TRUNCATED;
+}
+
+/** The stored form of `detail`: JSON (lone surrogates escaped by JSON.stringify), bounded, always parseable. */
+export function canonicalDetail(detail: Record<string, unknown> | undefined): string | null {
+  if (!detail) return null;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(detail, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+  } catch {
+    json = JSON.stringify({ unserializable: true }); // a cycle: still one event, never a failed request
+  }
+  if (json === undefined) return null;
+  json = toWellFormed(json);
+  if (json.length <= FIELD_LIMITS.detail) return json;
+  // Escaping can at most double the head's length; the wrapper keeps the stored detail valid JSON.
+  const head = canonicalText(json, Math.floor(FIELD_LIMITS.detail / 2) - 64) as string;
+  return JSON.stringify({ truncated: true, length: json.length, head });
 }
 
 /** Settings row holding the MAC'd chain head. */
@@ -110,6 +174,32 @@ function macInput(prev: string, r: Omit<EventRow, "mac">): string {
     r.request_id,
     r.detail,
   ]);
+}
+
+/**
+ * The row as stored and MAC'd. Every field goes through here, so what the MAC covers is exactly what the store
+ * returns: text well-formed and bounded, the version a safe integer or null.
+ */
+function canonicalRow(seq: number, time: string, node: string, ev: AuditInput): Omit<EventRow, "mac"> {
+  const t = (v: unknown) => canonicalText(v, FIELD_LIMITS.text);
+  const version = ev.target?.version;
+  return {
+    seq,
+    time,
+    node: t(node) as string,
+    actor_cn: t(ev.actor?.cn),
+    actor_ou: t(ev.actor?.ou),
+    actor_role: t(ev.actor?.role),
+    actor_serial: t(ev.actor?.serial),
+    actor_address: t(ev.actor?.address),
+    action: t(ev.action) ?? "",
+    target_name: t(ev.target?.name),
+    target_version: Number.isSafeInteger(version) ? (version as number) : null,
+    outcome: t(ev.outcome) ?? "",
+    reason: ev.reason ? canonicalText(ev.reason, FIELD_LIMITS.reason) : null,
+    request_id: t(ev.requestId),
+    detail: canonicalDetail(ev.detail),
+  };
 }
 
 export class AuditLog {
@@ -158,23 +248,7 @@ export class AuditLog {
     let prevMac: string | null = this.barrier.sealed || (last && last.mac === null) ? null : (last?.mac ?? "");
     const time = this.clock().toISOString();
     for (const ev of evs) {
-      const row: Omit<EventRow, "mac"> = {
-        seq: ++seq,
-        time,
-        node: this.node,
-        actor_cn: ev.actor?.cn ?? null,
-        actor_ou: ev.actor?.ou ?? null,
-        actor_role: ev.actor?.role ?? null,
-        actor_serial: ev.actor?.serial ?? null,
-        actor_address: ev.actor?.address ?? null,
-        action: ev.action,
-        target_name: ev.target?.name ?? null,
-        target_version: ev.target?.version ?? null,
-        outcome: ev.outcome,
-        reason: ev.reason ? ev.reason.slice(0, 500) : null,
-        request_id: ev.requestId ?? null,
-        detail: ev.detail ? JSON.stringify(ev.detail) : null,
-      };
+      const row = canonicalRow(++seq, time, this.node, ev);
       const mac = prevMac === null ? null : this.mac(prevMac, row);
       await tx.run(INSERT, [
         row.seq,
@@ -267,7 +341,13 @@ export class AuditLog {
   private async readHead(db: Tx | Store): Promise<{ seq: number; mac: string; valid: boolean } | null> {
     const row = await db.get<{ value: string }>("SELECT value FROM settings WHERE name = $1", [HEAD]);
     if (!row) return null;
-    const h = JSON.parse(row.value) as { seq: number; mac: string; sig: string };
+    let h: { seq: number; mac: string; sig: string };
+    try {
+      h = JSON.parse(row.value);
+    } catch {
+      return { seq: 0, mac: "", valid: false }; // overwritten with garbage: reported by verify, not an internal error
+    }
+    if (typeof h !== "object" || h === null) return { seq: 0, mac: "", valid: false };
     const want = createHmac("sha256", this.barrier.auditKey()).update(`head|${h.seq}|${h.mac}`).digest();
     const got = Buffer.from(String(h.sig), "hex");
     return { seq: Number(h.seq), mac: h.mac, valid: got.length === want.length && timingSafeEqual(got, want) };
@@ -323,31 +403,71 @@ export class AuditLog {
     return { events: page, next: more ? page[page.length - 1].seq : null };
   }
 
-  /** Recomputes the chain; reports the first sequence number that is missing, altered or unchained. */
+  private macMatches(prev: string, r: EventRow): boolean {
+    const want = Buffer.from(this.mac(prev, r), "hex");
+    const got = Buffer.from(r.mac ?? "", "hex");
+    return got.length === want.length && timingSafeEqual(got, want);
+  }
+
+  /**
+   * Recomputes the chain and reports every broken range, not only the first: after a break it goes on, checking
+   * each row against the *stored* MAC of the row before it, so each alteration is found on its own and an early
+   * break cannot mask later tampering. A row right after a missing or unchained one cannot be checked (its MAC
+   * covers the MAC that is gone); the row after it is checked again.
+   */
   async verify(): Promise<VerifyResult> {
-    let prevMac = "";
+    const broken: BrokenRange[] = [];
+    let omitted = 0;
+    let last: BrokenRange | null = null;
+    const mark = (from: number, to: number, kind: BreakKind) => {
+      if (last && last.kind === kind && from <= last.to + 1) {
+        if (to > last.to) last.to = to;
+        return;
+      }
+      last = { from, to, kind };
+      if (broken.length < MAX_BROKEN_RANGES) broken.push(last);
+      else omitted++;
+    };
+    let prev: string | null = ""; // the stored MAC of the previous row; null when unknown (missing or unchained)
     let expected = 1;
     let checked = 0;
+    let chained = false;
     for (;;) {
       const rows = await this.store.all<EventRow>(`SELECT ${COLUMNS} FROM events WHERE seq >= $1 ORDER BY seq LIMIT 2000`, [expected]);
-      if (rows.length === 0) {
-        // The chain must reach the recorded head: missing newest events are a break at the first missing seq.
-        const head = await this.readHead(this.store);
-        if (head && (!head.valid || head.seq >= expected || (head.seq === expected - 1 && head.mac !== prevMac))) {
-          return { ok: false, checked, firstBroken: head.valid ? Math.min(expected, head.seq) : expected };
-        }
-        return { ok: true, checked, firstBroken: null };
-      }
+      if (rows.length === 0) break;
       for (const r of rows) {
-        if (Number(r.seq) !== expected) return { ok: false, checked, firstBroken: expected };
-        const want = Buffer.from(this.mac(prevMac, r), "hex");
-        const got = Buffer.from(r.mac ?? "", "hex");
-        if (got.length !== want.length || !timingSafeEqual(got, want)) return { ok: false, checked, firstBroken: expected };
-        prevMac = r.mac as string;
+        const seq = Number(r.seq);
         checked++;
-        expected++;
+        if (seq > expected) {
+          mark(expected, seq - 1, "missing");
+          prev = null;
+        }
+        expected = seq + 1;
+        if (r.mac === null) {
+          mark(seq, seq, "unchained");
+          prev = null;
+          continue;
+        }
+        chained = true;
+        if (prev !== null && !this.macMatches(prev, r)) mark(seq, seq, "altered");
+        prev = r.mac;
       }
     }
+    // The chain must reach the recorded head: removing the newest events leaves a valid but shorter chain.
+    const end = expected; // the seq after the last event
+    const head = await this.readHead(this.store);
+    if (!head ? chained : !head.valid) mark(end, end, "head");
+    else if (head && head.seq >= end) mark(end, head.seq, "missing");
+    else if (head) {
+      const at = await this.store.get<{ mac: string | null }>("SELECT mac FROM events WHERE seq = $1", [head.seq]);
+      if (at?.mac != null && at.mac !== head.mac && !broken.some((b) => b.from <= head.seq && head.seq <= b.to)) {
+        // The newest chained event's MAC is not the one recorded: it was replaced.
+        if (broken.length < MAX_BROKEN_RANGES) broken.push({ from: head.seq, to: head.seq, kind: "altered" });
+        else omitted++;
+        broken.sort((a, b) => a.from - b.from);
+      }
+    }
+    return { ok: broken.length === 0 && omitted === 0, checked, firstBroken: broken[0]?.from ?? null, broken, omitted };
   }
 }
 

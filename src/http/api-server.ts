@@ -200,8 +200,11 @@ async function handle(o: ApiServerOptions, allowlist: ListenerAllowlist, req: In
       schema.parse(v, name);
     }
     for (const k of url.searchParams.keys()) {
+      // The parameter's name is request content: not echoed (errors reach the reply and the audit log).
       if (!route.query || !Object.hasOwn(route.query, k))
-        throw new StrongroomError("validation", { detail: `${k}: is not a known query parameter` });
+        throw new StrongroomError("validation", {
+          detail: `query: an unknown parameter (known: ${Object.keys(route.query ?? {}).join(", ") || "none"})`,
+        });
     }
     const ctx: RequestContext = { app, requestId, identity, address, params, query: url.searchParams };
     const reply = await route.handler(ctx, body);

@@ -9,9 +9,17 @@ export interface Schema<T> {
   parse(value: unknown, path: string): T;
 }
 
-/** Field paths can carry client-chosen names (unknown fields): keep what is echoed back short. */
-const clip = (path: string): string => (path.length > 120 ? `${path.slice(0, 120)}…` : path);
-const bad = (path: string, what: string): never => fail("validation", { detail: `${clip(path || "body")}: ${what}` });
+/**
+ * A validation failure at a field path. Paths are built from our own schema's field names and array indexes only:
+ * an unknown field's name is request content and is never echoed (errors reach the reply and the audit log).
+ */
+const bad = (path: string, what: string): never => fail("validation", { detail: `${path || "body"}: ${what}` });
+
+/** Refusal of an unknown field: its position among the object's fields and the fields we know, never its name. */
+function unknownField(path: string, position: number, count: number, known: string[]): never {
+  const list = known.length > 12 ? `${known.slice(0, 12).join(", ")}, …` : known.join(", ") || "none";
+  return bad(path, `field ${position} of ${count} is not a known field (known: ${list}); unknown field names are not echoed`);
+}
 
 export function str(o: { min?: number; max: number; pattern?: RegExp; description?: string }): Schema<string> {
   return {
@@ -133,7 +141,8 @@ export function obj<S extends Shape>(shape: S, description?: string): Schema<Out
     parse(v, path) {
       if (typeof v !== "object" || v === null || Array.isArray(v)) return bad(path, "must be a JSON object");
       const src = v as Record<string, unknown>;
-      for (const k of Object.keys(src)) if (!Object.hasOwn(shape, k)) bad(path ? `${path}.${k}` : k, "is not a known field");
+      const keys = Object.keys(src);
+      for (const [i, k] of keys.entries()) if (!Object.hasOwn(shape, k)) unknownField(path, i + 1, keys.length, Object.keys(shape));
       const out: Record<string, unknown> = {};
       for (const [k, s] of Object.entries(shape)) {
         const val = s.parse(src[k], path ? `${path}.${k}` : k);

@@ -384,7 +384,7 @@ export class TransferService {
     const key = await this.keys.findKey(this.deps.store, IMPORT_KEY_NAME);
     const versions = await this.keys.findVersions(this.deps.store, IMPORT_KEY_NAME);
     const o = id === undefined ? versions.find((v) => v.version === key.current_version) : versions.find((v) => v.id === id);
-    if (!o) return fail("validation", { detail: `wrappingKeyId: '${String(id).slice(0, 64)}' is not a version of the import key` });
+    if (!o) return fail("validation", { detail: "wrappingKeyId: is not a version of the import key" });
     // A key of that name that the server did not create itself (e.g. registered over KMIP first) is never used.
     const reserved = (JSON.parse(o.attributes) as { reserved?: string }).reserved === RESERVED;
     if (key.owner !== SYSTEM_ACTOR.cn || !reserved || !o.public_key)

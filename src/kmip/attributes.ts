@@ -132,7 +132,8 @@ export const attrNameOfTag = (tag: number): string => tagSpecName(tag);
 
 function attrTag(name: string): number {
   const t = tagByName(name.replace(/\s+/g, "")) ?? tagByName(name);
-  if (t === undefined) fail("validation", { detail: `unknown attribute '${name.slice(0, 64)}'` });
+  // The name is request content: not echoed (errors reach the reply and the audit log).
+  if (t === undefined) fail("validation", { detail: `unknown attribute name (${name.length} characters)` });
   return t as number;
 }
 
@@ -144,7 +145,7 @@ export function readAttributes1x(parent: TtlvItem | undefined): Attr[] {
     if (!n || n.type !== ItemType.TextString) fail("validation", { detail: "Attribute Name missing" });
     const name = (n as TtlvItem).value as string;
     const v = find(a, Tag.AttributeValue);
-    if (!v) fail("validation", { detail: `Attribute Value missing for '${name.slice(0, 64)}'` });
+    if (!v) fail("validation", { detail: "an Attribute has no Attribute Value" });
     return { name, value: isCustom(name) ? (v as TtlvItem) : retag(v as TtlvItem, attrTag(name)) };
   });
 }

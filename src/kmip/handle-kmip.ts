@@ -99,7 +99,9 @@ export async function handleKmip(
     let placeholder: string | null = null;
     for (const item of req.items) {
       const def = OPERATIONS.get(item.operation);
-      const opName = def?.name ?? enumName(Tag.Operation, item.operation);
+      // An Operation our table does not name is not echoed as its number (request content): "unknown".
+      const named = enumName(Tag.Operation, item.operation);
+      const opName = def?.name ?? (named.startsWith("0x") ? "unknown" : named);
       const result: ResultItem = {
         operation: item.operation,
         uniqueBatchItemId: item.uniqueBatchItemId,

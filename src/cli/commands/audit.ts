@@ -77,15 +77,41 @@ const query: CommandSpec = {
   },
 };
 
+interface VerifyReply {
+  ok: boolean;
+  checked: number;
+  firstBroken: number | null;
+  broken: { from: number; to: number; kind: string }[];
+  omitted: number;
+}
+
+const PROBLEM: Record<string, string> = {
+  altered: "altered (does not match its MAC)",
+  missing: "missing",
+  unchained: "unchained (MAC removed)",
+  head: "chain head missing or forged: newer events may have been removed",
+};
+
 const verify: CommandSpec = {
   path: ["audit", "verify"],
-  summary: "Recompute the audit hash chain; exits 1 when an event is missing or altered.",
+  summary: "Recompute the audit hash chain and list every broken range; exits 1 when an event is missing or altered.",
   options: {},
   client: true,
   async run(inv) {
-    const r = await inv.api().call<{ ok: boolean; checked: number; firstBroken: number | null }>("GET", "/v1/audit/verify");
+    const r = await inv.api().call<VerifyReply>("GET", "/v1/audit/verify");
     if (inv.json) printJson(r);
-    else print(r.ok ? `audit chain intact: ${r.checked} events` : `audit chain BROKEN at seq ${r.firstBroken}`);
+    else if (r.ok) print(`audit chain intact: ${r.checked} events`);
+    else {
+      const count = r.broken.length + r.omitted;
+      print(`audit chain BROKEN at seq ${r.firstBroken}: ${count} broken range${count === 1 ? "" : "s"} in ${r.checked} events`);
+      print(
+        table(
+          ["seq", "problem"],
+          r.broken.map((b) => [b.from === b.to ? b.from : `${b.from}-${b.to}`, PROBLEM[b.kind] ?? b.kind]),
+        ),
+      );
+      if (r.omitted > 0) note(`${r.omitted} more broken ranges not listed`);
+    }
     return r.ok ? 0 : 1;
   },
 };

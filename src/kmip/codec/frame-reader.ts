@@ -165,9 +165,9 @@ export class FrameReader {
     // "All tags SHALL contain either the value 42 in hex or the value 54 in hex as the first byte."
     if (lead !== 0x42 && lead !== 0x54) problem = "the stream does not start with a KMIP tag";
     // A message is one Structure; its value is whole padded items, so its length is a multiple of eight.
-    else if (type !== 0x01) problem = `a KMIP message must be a Structure, got item type 0x${type.toString(16)}`;
-    else if (length % 8 !== 0) problem = `message length ${length} is not a multiple of 8`;
-    else if (length > this.maxFrameBytes - 8) problem = `message of ${length + 8} bytes exceeds the limit of ${this.maxFrameBytes} bytes`;
+    else if (type !== 0x01) problem = "a KMIP message must be a Structure";
+    else if (length % 8 !== 0) problem = "the message length is not a multiple of 8";
+    else if (length > this.maxFrameBytes - 8) problem = `the message exceeds the limit of ${this.maxFrameBytes} bytes`;
     if (problem === null) return length + 8;
     this.reset();
     this.#failure = problem;

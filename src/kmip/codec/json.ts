@@ -6,7 +6,7 @@
 // names may also be separated by spaces), Long Integers numbers when exactly representable and hex otherwise.
 
 import { invalidField, invalidMessage, TtlvError } from "./errors.js";
-import { enumName, isMaskTag, maskNames, tagByName, tagName } from "./names.js";
+import { enumName, isMaskTag, maskNames, tagByName, tagLabel, tagName } from "./names.js";
 import { ItemType } from "./tables.js";
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, isValidTag, type TtlvItem, type TtlvLimits } from "./ttlv.js";
 import {
@@ -78,28 +78,37 @@ interface DecodeState {
 
 const hasOwn = (o: object, k: string): boolean => Object.hasOwn(o, k);
 
+/*
+ * Errors name the item by its number in document order ("item 7") and by its tag only when our table names it:
+ * never a member name, tag name, type name or value from the request (they reach the reply and the audit log).
+ */
 function toItem(node: unknown, attributeName: string | undefined, depth: number, state: DecodeState): TtlvItem {
   if (depth > state.maxDepth) throw invalidMessage(`JSON nesting deeper than ${state.maxDepth}`);
-  if (++state.items > state.maxItems) throw invalidMessage(`more than ${state.maxItems} items`);
-  if (typeof node !== "object" || node === null || Array.isArray(node)) throw invalidMessage("a KMIP JSON item must be an object");
+  const n = ++state.items;
+  if (n > state.maxItems) throw invalidMessage(`more than ${state.maxItems} items`);
+  if (typeof node !== "object" || node === null || Array.isArray(node))
+    throw invalidMessage(`item ${n}: a KMIP JSON item must be an object`);
   for (const key of Object.keys(node)) {
-    if (key !== "tag" && key !== "type" && key !== "value") throw invalidField(`unknown member "${key.slice(0, 40)}" in a KMIP JSON item`);
+    if (key !== "tag" && key !== "type" && key !== "value")
+      throw invalidField(`item ${n}: unknown member in a KMIP JSON item (allowed: tag, type, value)`);
   }
   const o = node as Record<string, unknown>;
-  if (typeof o.tag !== "string") throw invalidField('a KMIP JSON item needs a string "tag"');
+  if (typeof o.tag !== "string") throw invalidField(`item ${n}: a KMIP JSON item needs a string "tag"`);
   const tag = tagByName(o.tag);
-  if (tag === undefined || !isValidTag(tag)) throw invalidField(`unknown tag "${o.tag.slice(0, 40)}"`);
+  if (tag === undefined || !isValidTag(tag)) throw invalidField(`item ${n}: unknown tag`);
+  const label = tagLabel(tag);
+  const at = `item ${n} ${label.startsWith("(") ? label : `(${label})`}`;
   let type: ItemType | undefined = ItemType.Structure;
   if (hasOwn(o, "type")) {
-    if (typeof o.type !== "string") throw invalidField(`"type" of ${o.tag} is not a string`);
+    if (typeof o.type !== "string") throw invalidField(`${at}: "type" is not a string`);
     type = ITEM_TYPE_BY_NAME.get(o.type);
-    if (type === undefined) throw invalidField(`unknown type "${o.type.slice(0, 40)}" of ${o.tag}`);
+    if (type === undefined) throw invalidField(`${at}: unknown type`);
   }
-  if (!hasOwn(o, "value")) throw invalidField(`${o.tag} has no "value"`);
+  if (!hasOwn(o, "value")) throw invalidField(`${at}: no "value"`);
   const v = o.value;
 
   if (type === ItemType.Structure) {
-    if (!Array.isArray(v)) throw invalidField(`value of structure ${o.tag} is not an array`);
+    if (!Array.isArray(v)) throw invalidField(`${at}: the value of a structure is not an array`);
     const children: TtlvItem[] = [];
     let name: string | undefined;
     for (const child of v) {
@@ -113,7 +122,7 @@ function toItem(node: unknown, attributeName: string | undefined, depth: number,
   try {
     return { tag, type, value: primitive(type, v, tag, nameTag, state.hook) } as TtlvItem;
   } catch (e) {
-    if (e instanceof TtlvError) throw invalidField(`${o.tag}: ${e.message}`);
+    if (e instanceof TtlvError) throw invalidField(`${at}: ${e.message}`);
     throw e;
   }
 }

@@ -87,6 +87,16 @@ export function tagByName(name: string): number | undefined {
   return tagNames.get(name) ?? parseHex(name, 6);
 }
 
+/**
+ * A tag for an error message: its XML/JSON name when our table has one, else only what kind of tag it is. Never
+ * the hex of an unnamed tag: that is request content, and errors echo none (they go to the reply and the audit log).
+ */
+export function tagLabel(tag: number): string {
+  const name = tagXml.get(tag);
+  if (name !== undefined) return name;
+  return tag >= 0x540000 && tag <= 0x54ffff ? "(extension tag)" : "(unnamed tag)";
+}
+
 /** Whether the tag has a name in KMIP 1.0–2.1. */
 export function isKnownTag(tag: number): boolean {
   return tagXml.has(tag);

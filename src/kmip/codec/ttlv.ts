@@ -14,7 +14,7 @@
 
 import { isUtf8 } from "node:buffer";
 import { invalidField, invalidMessage } from "./errors.js";
-import { enumValue } from "./names.js";
+import { enumValue, tagLabel } from "./names.js";
 import { ItemType, Tag, type TagName } from "./tables.js";
 
 export { ItemType, Tag } from "./tables.js";
@@ -349,14 +349,14 @@ class Decoder {
     if (depth > this.maxDepth) throw invalidMessage(`nesting deeper than ${this.maxDepth}`, start);
     const lead = buf[start];
     const tag = (lead << 16) | (buf[start + 1] << 8) | buf[start + 2];
-    if (lead !== 0x42 && lead !== 0x54) throw invalidMessage(`tag ${hexTag(tag)} is not a KMIP tag (first byte 42 or 54)`, start);
+    if (lead !== 0x42 && lead !== 0x54) throw invalidMessage("not a KMIP tag (first byte 42 or 54)", start);
     const type = buf[start + 3];
     const length = buf.readUInt32BE(start + 4);
     const v = start + 8;
     const room = end - v;
 
     if (type === ItemType.Structure) {
-      if (length > room) throw invalidMessage(`structure ${hexTag(tag)} length ${length} exceeds the ${room} bytes left`, start);
+      if (length > room) throw invalidMessage(`structure ${tagLabel(tag)}: its length exceeds the ${room} bytes left`, start);
       const valueEnd = v + length;
       const children: TtlvItem[] = [];
       this.pos = v;
@@ -364,11 +364,11 @@ class Decoder {
       return { tag, type, value: children };
     }
     if (type < ItemType.Integer || type > ItemType.DateTimeExtended)
-      throw invalidMessage(`item ${hexTag(tag)} has unknown type 0x${type.toString(16)}`, start);
+      throw invalidMessage(`item ${tagLabel(tag)} has an unknown item type`, start);
     const total = padded(length);
-    if (total > room) throw invalidMessage(`item ${hexTag(tag)} length ${length} exceeds the ${room} bytes left`, start);
+    if (total > room) throw invalidMessage(`item ${tagLabel(tag)}: its length exceeds the ${room} bytes left`, start);
     for (let i = v + length; i < v + total; i++) {
-      if (buf[i] !== 0) throw invalidMessage(`item ${hexTag(tag)} has non-zero padding`, i);
+      if (buf[i] !== 0) throw invalidMessage(`item ${tagLabel(tag)} has non-zero padding`, i);
     }
     this.pos = v + total;
 
@@ -391,12 +391,12 @@ class Decoder {
         fixedLength(tag, length, 8, start);
         const high = buf.readUInt32BE(v);
         const low = buf.readUInt32BE(v + 4);
-        if (high !== 0 || low > 1) throw invalidField(`Boolean ${hexTag(tag)} is neither 0 nor 1`, start);
+        if (high !== 0 || low > 1) throw invalidField(`Boolean ${tagLabel(tag)} is neither 0 nor 1`, start);
         return { tag, type, value: low === 1 };
       }
       case ItemType.BigInteger: {
         if (length === 0 || length % 8 !== 0)
-          throw invalidMessage(`Big Integer ${hexTag(tag)} length ${length} is not a multiple of 8`, start);
+          throw invalidMessage(`Big Integer ${tagLabel(tag)}: its length is not a multiple of 8`, start);
         // Hex keeps the conversion linear in the length (a hostile 1 MiB Big Integer stays cheap).
         let value = BigInt(`0x${buf.toString("hex", v, v + length)}`);
         if (buf[v] & 0x80) value -= 1n << BigInt(length * 8);
@@ -404,7 +404,7 @@ class Decoder {
       }
       case ItemType.TextString: {
         const bytes = buf.subarray(v, v + length);
-        if (!isUtf8(bytes)) throw invalidField(`Text String ${hexTag(tag)} is not valid UTF-8`, start);
+        if (!isUtf8(bytes)) throw invalidField(`Text String ${tagLabel(tag)} is not valid UTF-8`, start);
         return { tag, type, value: bytes.toString("utf8") };
       }
       default: // ItemType.ByteString
@@ -414,7 +414,7 @@ class Decoder {
 }
 
 function fixedLength(tag: number, length: number, expected: number, at: number): void {
-  if (length !== expected) throw invalidMessage(`item ${hexTag(tag)} length ${length}, its type requires ${expected}`, at);
+  if (length !== expected) throw invalidMessage(`item ${tagLabel(tag)}: its type requires ${expected} bytes`, at);
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

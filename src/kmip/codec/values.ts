@@ -4,7 +4,7 @@
 // names, or hex ("0x0000002A") when they have none; masks "SHALL be encoded as Integers but in symbolic form".
 
 import { invalidField } from "./errors.js";
-import { enumName, enumValue, isMaskTag, maskNames, maskValue, tagByName, tagName } from "./names.js";
+import { enumName, enumValue, isMaskTag, maskNames, maskValue, tagByName, tagLabel } from "./names.js";
 import { ItemType, Tag } from "./tables.js";
 import type { TtlvItem, ValueOf } from "./ttlv.js";
 
@@ -55,25 +55,25 @@ export function parseValue(type: ItemType, text: string, nameTag: number): TtlvI
       const n = parseInteger(text, INT32_MIN, INT32_MAX, 32);
       if (n !== undefined) return Number(n);
       const mask = isMaskTag(nameTag) ? maskValue(nameTag, text) : undefined;
-      if (mask === undefined) throw invalidField(`"${clip(text)}" is not an Integer`);
+      if (mask === undefined) throw invalidField(`value is not an Integer (${text.length} characters)`);
       return mask | 0;
     }
     case ItemType.LongInteger: {
       const n = parseInteger(text, INT64_MIN, INT64_MAX, 64);
-      if (n === undefined) throw invalidField(`"${clip(text)}" is not a Long Integer`);
+      if (n === undefined) throw invalidField(`value is not a Long Integer (${text.length} characters)`);
       return n;
     }
     case ItemType.BigInteger:
       return parseBigInteger(text);
     case ItemType.Enumeration: {
       const n = enumValue(nameTag, text);
-      if (n === undefined) throw invalidField(`"${clip(text)}" is not a value of ${tagName(nameTag)}`);
+      if (n === undefined) throw invalidField(`value is not a value of ${tagLabel(nameTag)} (${text.length} characters)`);
       return n;
     }
     case ItemType.Boolean:
       if (text === "true") return true;
       if (text === "false") return false;
-      throw invalidField(`"${clip(text)}" is not a Boolean (true or false)`);
+      throw invalidField(`value is not a Boolean (true or false)`);
     case ItemType.TextString:
       return text;
     case ItemType.ByteString:
@@ -82,7 +82,7 @@ export function parseValue(type: ItemType, text: string, nameTag: number): TtlvI
       return parseDateTime(text, false);
     case ItemType.Interval: {
       const n = parseInteger(text, 0n, UINT32_MAX, 32);
-      if (n === undefined) throw invalidField(`"${clip(text)}" is not an Interval`);
+      if (n === undefined) throw invalidField(`value is not an Interval (${text.length} characters)`);
       return Number(n);
     }
     case ItemType.DateTimeExtended:
@@ -137,20 +137,20 @@ function parseDateTime(text: string, extended: boolean): bigint {
   const hex = parseHexSigned64(text);
   if (hex !== undefined) return hex;
   const m = ISO_8601.exec(text);
-  if (!m) throw invalidField(`"${clip(text)}" is not an ISO 8601 date-time with an offset`);
+  if (!m) throw invalidField(`value is not an ISO 8601 date-time with an offset (${text.length} characters)`);
   const [year, month, day, hour, minute, second] = m.slice(1, 7).map(Number);
   if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) {
-    throw invalidField(`"${clip(text)}" is not a valid date-time`);
+    throw invalidField("value is not a valid date-time");
   }
   const fraction = (m[7] ?? "").padEnd(9, "0");
   if (fraction.slice(extended ? 6 : 0) !== "0".repeat(extended ? 3 : 9)) {
-    throw invalidField(`"${clip(text)}" has more precision than ${extended ? "microseconds" : "seconds"}`);
+    throw invalidField(`value has more precision than ${extended ? "microseconds" : "seconds"}`);
   }
   let offset = 0;
   if (m[8] !== "Z") {
     const oh = Number(m[8].slice(1, 3));
     const om = Number(m[8].slice(4, 6));
-    if (oh > 23 || om > 59) throw invalidField(`"${clip(text)}" has an invalid offset`);
+    if (oh > 23 || om > 59) throw invalidField("value has an invalid offset");
     offset = (m[8][0] === "-" ? -1 : 1) * (oh * 3600 + om * 60);
   }
   const days = daysFromCivil(year, month, day);
@@ -177,10 +177,6 @@ function daysFromCivil(year: number, month: number, day: number): number {
 function parseHexSigned64(text: string): bigint | undefined {
   if (!/^0[xX][0-9a-fA-F]{1,16}$/.test(text)) return undefined;
   return BigInt.asIntN(64, BigInt(text));
-}
-
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
 }
 
 // ---------------------------------------------------------------------------------------------------------------------

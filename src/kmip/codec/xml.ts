@@ -10,7 +10,7 @@
 // ("Invalid Message" for XML syntax, "Invalid Field" for a value that does not fit its type).
 
 import { invalidField, invalidMessage, TtlvError } from "./errors.js";
-import { tagByName, tagHex, tagName } from "./names.js";
+import { tagByName, tagHex, tagLabel, tagName } from "./names.js";
 import { ItemType } from "./tables.js";
 import { DEFAULT_MAX_DEPTH, DEFAULT_MAX_ITEMS, isValidTag, type TtlvItem, type TtlvLimits } from "./ttlv.js";
 import { attributeNameAfter, formatValue, ITEM_TYPE_BY_NAME, ITEM_TYPE_NAME, namingTag, parseValue, type ValueHook } from "./values.js";
@@ -185,18 +185,18 @@ class XmlParser {
       if (t.charCodeAt(this.pos) !== Ch.Eq) this.fail("expected '=' after an attribute name");
       this.pos++;
       this.skipSpace();
-      if (attr in attributes) this.fail(`duplicate attribute "${clip(attr)}"`);
+      if (attr in attributes) this.fail("duplicate attribute");
       attributes[attr] = this.attributeValue();
     }
     // Content: whitespace, comments and child elements only.
     for (;;) {
       this.misc();
-      if (this.pos >= t.length) this.fail(`unterminated element <${clip(name)}>`, offset);
+      if (this.pos >= t.length) this.fail("unterminated element", offset);
       if (t.charCodeAt(this.pos) !== Ch.Lt) this.fail("text content is not used by the KMIP XML encoding");
       if (t.charCodeAt(this.pos + 1) === Ch.Slash) {
         this.pos += 2;
         const end = this.name();
-        if (end !== name) this.fail(`</${clip(end)}> closes <${clip(name)}>`);
+        if (end !== name) this.fail(`end tag does not match the start tag at offset ${offset}`);
         this.skipSpace();
         if (t.charCodeAt(this.pos) !== Ch.Gt) this.fail("expected '>'");
         this.pos++;
@@ -248,7 +248,7 @@ class XmlParser {
         this.pos += 2;
         continue;
       }
-      if (!isXmlChar(c)) this.fail(`character U+${c.toString(16).padStart(4, "0")} is not allowed in XML`);
+      if (!isXmlChar(c)) this.fail("a character that is not allowed in XML");
       this.pos++;
     }
   }
@@ -277,8 +277,8 @@ class XmlParser {
     let cp = Number.NaN;
     if (/^#[0-9]{1,7}$/.test(ref)) cp = Number(ref.slice(1));
     else if (/^#x[0-9a-fA-F]{1,6}$/.test(ref)) cp = Number.parseInt(ref.slice(2), 16);
-    else this.fail(`unknown entity "&${ref};" (only the five predefined entities are accepted)`);
-    if (!isXmlChar(cp)) this.fail(`character reference "&${ref};" is not an XML character`);
+    else this.fail("unknown entity (only the five predefined entities are accepted)");
+    if (!isXmlChar(cp)) this.fail("a character reference to a character that is not allowed in XML");
     return String.fromCodePoint(cp);
   }
 }
@@ -296,32 +296,32 @@ export function xmlElementToTtlv(element: XmlElement, options: XmlDecodeOptions 
   return toItem(element, undefined, options.resolveValue);
 }
 
-/** Names from the input, shortened for error messages. */
-function clip(text: string): string {
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
-}
-
+/*
+ * Errors give the offset and name an element by its tag only when our table names it: never an element,
+ * attribute or type name or a value from the request (they reach the reply and the audit log).
+ */
 function toItem(el: XmlElement, attributeName: string | undefined, hook: ValueHook | undefined): TtlvItem {
   const a = el.attributes;
-  const name = clip(el.name);
   let tag: number | undefined;
   if (el.name === "TTLV") {
     if (a.tag === undefined) throw invalidField("<TTLV> without a tag attribute", el.offset);
     tag = tagByName(a.tag);
   } else {
-    if (a.tag !== undefined) throw invalidField(`<${name}> has a tag attribute`, el.offset);
+    if (a.tag !== undefined) throw invalidField("an element other than <TTLV> has a tag attribute", el.offset);
     tag = tagByName(el.name);
   }
-  if (tag === undefined || !isValidTag(tag)) throw invalidField(`unknown tag <${el.name === "TTLV" ? clip(a.tag) : name}>`, el.offset);
+  if (tag === undefined || !isValidTag(tag)) throw invalidField("unknown tag", el.offset);
+  const label = tagLabel(tag);
+  const name = label.startsWith("(") ? label : `<${label}>`;
   for (const key in a) {
     if (key !== "type" && key !== "value" && key !== "tag")
-      throw invalidField(`<${name}> has an unknown attribute "${clip(key)}"`, el.offset);
+      throw invalidField(`${name} has an unknown attribute (allowed: type, value)`, el.offset);
   }
   const type = a.type === undefined ? ItemType.Structure : ITEM_TYPE_BY_NAME.get(a.type);
-  if (type === undefined) throw invalidField(`<${name}> has unknown type "${clip(a.type ?? "")}"`, el.offset);
+  if (type === undefined) throw invalidField(`${name} has an unknown type`, el.offset);
 
   if (type === ItemType.Structure) {
-    if (a.value !== undefined) throw invalidField(`structure <${name}> has a value attribute`, el.offset);
+    if (a.value !== undefined) throw invalidField(`structure ${name} has a value attribute`, el.offset);
     const value: TtlvItem[] = [];
     let attribute: string | undefined;
     for (const child of el.children) {
@@ -331,13 +331,13 @@ function toItem(el: XmlElement, attributeName: string | undefined, hook: ValueHo
     }
     return { tag, type, value };
   }
-  if (el.children.length > 0) throw invalidField(`<${name}> of type ${a.type} has child elements`, el.offset);
-  if (a.value === undefined) throw invalidField(`<${name}> has no value attribute`, el.offset);
+  if (el.children.length > 0) throw invalidField(`${name} of type ${ITEM_TYPE_NAME.get(type)} has child elements`, el.offset);
+  if (a.value === undefined) throw invalidField(`${name} has no value attribute`, el.offset);
   const text = hook ? hook(a.value, { tag, type }) : a.value;
   try {
     return { tag, type, value: parseValue(type, text, namingTag(tag, attributeName)) } as TtlvItem;
   } catch (e) {
-    if (e instanceof TtlvError) throw invalidField(`<${name}>: ${e.message}`, el.offset);
+    if (e instanceof TtlvError) throw invalidField(`${name}: ${e.message}`, el.offset);
     throw e;
   }
 }
