@@ -1,10 +1,12 @@
 // On-board cryptography and key retrieval: material, encrypt/decrypt/rewrap, datakey, sign/verify, hmac — single and batch.
-import { constants, createHmac, sign as cryptoSign, verify as cryptoVerify, randomBytes, timingSafeEqual } from "node:crypto";
+import { constants, createHmac, verify as cryptoVerify, randomBytes, timingSafeEqual } from "node:crypto";
 import { audited, type OpScope } from "../audit/operation.js";
 import type { AuthCtx } from "../auth/identity.js";
 import type { UseOperation } from "../auth/policy.js";
 import { type CipherMode, CiphertextFormatError, decryptBlob, encryptBlob, parseHeader } from "../crypto/ciphertext.js";
+import { checkKeyLimits } from "../crypto/key-limits.js";
 import { keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
+import { signAsync } from "../crypto/offload.js";
 import { fail, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import { pciMode, refuseReserved } from "./export-import.js";
 import { canProcess, canProtect, clearReleaseRefused, type KeyRow, type ObjectRow } from "./key-model.js";
@@ -201,14 +203,18 @@ export class CryptoService {
     requireUsage(o.usage_mask, "Sign", `version ${o.version} of '${k.name}'`);
     const key = this.keys.unwrapped(o).privateKey;
     if (!key) return fail("wrong_key_type", { name: k.name, type: k.type, operation: "sign" });
-    return { signature: cryptoSign(hash, item.input, { key, ...padding }), version: o.version, algorithm, hash };
+    // A key registered over KMIP before the size limits existed is not used; the signature is made off the event loop.
+    checkKeyLimits(key, "registered");
+    return { signature: await signAsync(hash, item.input, { key, ...padding }), version: o.version, algorithm, hash };
   }
 
   private async verifyOne(k: KeyRow, item: VerifyItem, scope: OpScope | null) {
     const { hash, padding } = this.signParams(k, item);
     const o = await this.version(k, item.version, scope);
     if (!o.public_key) return fail("wrong_key_type", { name: k.name, type: k.type, operation: "verify" });
-    const valid = cryptoVerify(hash, item.input, { key: publicKeyFromDer(o.public_key), ...padding }, item.signature);
+    const pub = publicKeyFromDer(o.public_key);
+    checkKeyLimits(pub, "registered");
+    const valid = cryptoVerify(hash, item.input, { key: pub, ...padding }, item.signature);
     return { valid, version: o.version };
   }
 

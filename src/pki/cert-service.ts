@@ -1,5 +1,13 @@
 // The built-in certificate authority: issues server and client certificates, registers their roles, revokes them.
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, X509Certificate } from "node:crypto";
+import {
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPair,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  X509Certificate,
+} from "node:crypto";
 import type { AuditLog, Role } from "../audit/audit-log.js";
 import { audited } from "../audit/operation.js";
 import type { GovernanceService } from "../auth/governance.js";
@@ -58,6 +66,15 @@ const CA_NAME = "ca_name";
 export function generateLeafKey(t: LeafKeyType | CaKeyType): { privateKey: KeyObject; publicKey: KeyObject } {
   if (t.startsWith("rsa-")) return generateKeyPairSync("rsa", { modulusLength: Number(t.slice(4)), publicExponent: 0x10001 });
   return generateKeyPairSync("ec", { namedCurve: t === "ec-p384" ? "P-384" : "P-256" });
+}
+
+/** The same, off the event loop (async generateKeyPair): used while the server runs (certificate issue). */
+export function generateLeafKeyAsync(t: LeafKeyType): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
+  return new Promise((resolve, reject) => {
+    const done = (e: Error | null, publicKey: KeyObject, privateKey: KeyObject) => (e ? reject(e) : resolve({ privateKey, publicKey }));
+    if (t.startsWith("rsa-")) generateKeyPair("rsa", { modulusLength: Number(t.slice(4)), publicExponent: 0x10001 }, done);
+    else generateKeyPair("ec", { namedCurve: t === "ec-p384" ? "P-384" : "P-256" }, done);
+  });
 }
 
 /** A printable random password for PKCS#12 files. */
@@ -205,7 +222,7 @@ export class CertificateService {
         }
         publicKey = parsed.publicKey;
       } else {
-        const pair = generateLeafKey(req.keyType ?? "ec-p256");
+        const pair = await generateLeafKeyAsync(req.keyType ?? "ec-p256");
         publicKey = pair.publicKey;
         privateKey = pair.privateKey;
       }
