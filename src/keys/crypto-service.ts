@@ -67,6 +67,15 @@ const POLICY_OP: Record<BatchOp, UseOperation> = {
 /** Hard cap on items in one batch request. */
 export const MAX_BATCH = 1000;
 
+/** Bytes a result adds to the JSON reply, generously: base64 for buffers, the text of other values, names and punctuation. */
+function jsonBytes(r: object): number {
+  let n = 2;
+  for (const [k, v] of Object.entries(r)) {
+    n += k.length + 6 + (Buffer.isBuffer(v) ? Math.ceil(v.length / 3) * 4 : v && typeof v === "object" ? jsonBytes(v) : String(v).length);
+  }
+  return n;
+}
+
 export class CryptoService {
   constructor(private readonly keys: KeyService) {}
 
@@ -263,9 +272,22 @@ export class CryptoService {
       const out: BatchResult<BatchOps[O][1]>[] = [];
       const uses = new Map<number, number>();
       let failed = 0;
+      // limits.maxResponseBytes bounds the reply: the item that would cross it and every later one fail with
+      // response_too_large and are not run.
+      const limit = this.deps.maxResponseBytes ?? 8 * 1024 * 1024;
+      let size = 16;
+      let full = false;
       for (const item of items) {
         try {
+          if (full) fail("response_too_large", { limit });
           const r = await fn(k, item, null);
+          const n = jsonBytes(r);
+          if (size + n > limit) {
+            full = true;
+            for (const v of Object.values(r)) if (Buffer.isBuffer(v)) v.fill(0);
+            fail("response_too_large", { limit });
+          }
+          size += n;
           uses.set(r.version, (uses.get(r.version) ?? 0) + 1);
           out.push(r);
         } catch (e) {

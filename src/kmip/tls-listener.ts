@@ -9,7 +9,7 @@ import type { Logger } from "../logger.js";
 import { enforceAllowlist, requireAllowedRole } from "../transport/allowlist.js";
 import { auditHandshakeFailures, mutualTlsOptions } from "../transport/tls.js";
 import { FrameError, FrameReader } from "./codec/frame-reader.js";
-import { handleKmip, type KmipLimits } from "./handle-kmip.js";
+import { handleKmipReply, type KmipLimits } from "./handle-kmip.js";
 
 /** Requests read ahead on one connection before reading pauses. */
 const MAX_QUEUED_FRAMES = 64;
@@ -74,8 +74,19 @@ export function createKmipListener(o: KmipListenerOptions): Server {
         closed = true;
         return;
       }
-      const reply = await handleKmip(app, auth, frame, "ttlv", o.limits);
-      if (!closed) socket.write(reply);
+      const reply = await handleKmipReply(app, auth, frame, "ttlv", o.limits);
+      if (closed) return reply.release();
+      // The reply stays in the response budget until the socket has taken it, and the next request on this
+      // connection waits for that: a client that does not read cannot pile up replies in memory.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          socket.off("close", done);
+          reply.release();
+          resolve();
+        };
+        socket.once("close", done);
+        socket.write(reply.bytes, done);
+      });
     };
 
     // Backpressure: a client that pipelines faster than requests are served stops being read from.
