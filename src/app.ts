@@ -79,6 +79,7 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     defaultPolicy: config.policy.default,
     timeZone: config.timeZone,
     cacheSize: config.limits.keyCacheSize,
+    maxResponseBytes: config.limits.maxResponseBytes,
   });
   const crypto = new CryptoService(keys);
   const objects = new ObjectService(keys);

@@ -75,7 +75,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     log: o.log,
     tls: tlsFiles,
     maxFrameBytes: cfg.limits.kmipMaxFrameBytes,
-    limits: { maxBatchItems: cfg.limits.kmipMaxBatchItems, maxDepth: 32 },
+    limits: { maxBatchItems: cfg.limits.kmipMaxBatchItems, maxDepth: 32, maxResponseBytes: cfg.limits.maxResponseBytes },
     guard,
     budget: inputBudget,
   });

@@ -22,11 +22,38 @@ export interface Config {
   tls: { ca: string; cert: string; key: string };
   seal: SealConfig;
   policy: { default: DefaultPolicy };
-  limits: { maxBodyBytes: number; keyCacheSize: number; kmipMaxFrameBytes: number; kmipMaxBatchItems: number } & ConnectionLimits;
+  limits: { maxBodyBytes: number; keyCacheSize: number; kmipMaxFrameBytes: number; kmipMaxBatchItems: number } & ConnectionLimits &
+    ResponseLimits;
   /** Initial governance settings; once the server runs, the stored settings (changed under dual control) win. */
   governance: GovernanceConfig;
   /** Optional CIDR allowlists per listener ("api", "kmip") and role; empty or absent = any address (src/transport/allowlist.ts). */
   allowlists: { api?: Allowlist; kmip?: Allowlist };
+}
+
+/** Response sizes (finding: response amplification); see docs/security.md "Cryptography and response limits". */
+export interface ResponseLimits {
+  /** Largest response (KMIP message in its encoding, REST batch results): items past it fail with Response Too Large. */
+  maxResponseBytes: number;
+  /** Bytes of KMIP responses being built or written at once, across all connections. */
+  responseMemoryBytes: number;
+  /** Object identifiers one KMIP Locate returns at most (with or without Maximum Items; page with Offset Items). */
+  kmipLocateMaxItems: number;
+}
+
+export const RESPONSE_LIMIT_DEFAULTS: ResponseLimits = {
+  maxResponseBytes: 8 * 1024 * 1024,
+  responseMemoryBytes: 64 * 1024 * 1024,
+  kmipLocateMaxItems: 1000,
+};
+
+function checkResponseLimits(l: ResponseLimits): void {
+  const int = (v: unknown, lo: number, hi: number) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
+  check(int(l.maxResponseBytes, 65536, 1024 ** 3), "limits.maxResponseBytes must be an integer from 65536 to 1073741824");
+  check(
+    int(l.responseMemoryBytes, l.maxResponseBytes, 16 * 1024 ** 3),
+    "limits.responseMemoryBytes must be an integer from limits.maxResponseBytes to 17179869184",
+  );
+  check(int(l.kmipLocateMaxItems, 1, 100_000), "limits.kmipLocateMaxItems must be an integer from 1 to 100000");
 }
 
 export interface GovernanceConfig {
@@ -96,6 +123,7 @@ export function defaultConfig(dir: string, seal: SealConfig): Config {
       kmipMaxFrameBytes: 1024 * 1024,
       kmipMaxBatchItems: 1000,
       ...DEFAULT_CONNECTION_LIMITS,
+      ...RESPONSE_LIMIT_DEFAULTS,
     },
     governance: { dualControl: false, approvalWindowMinutes: 60, quorum: 2, pciMode: false },
     allowlists: {},
@@ -162,8 +190,10 @@ export function loadConfig(dir: string): Config {
     kmipMaxFrameBytes: 1024 * 1024,
     kmipMaxBatchItems: 1000,
     ...DEFAULT_CONNECTION_LIMITS,
+    ...RESPONSE_LIMIT_DEFAULTS,
     ...((cfg.limits ?? {}) as Partial<Config["limits"]>),
   };
+  checkResponseLimits(cfg.limits);
   check(Number.isInteger(cfg.limits.maxBodyBytes) && cfg.limits.maxBodyBytes >= 1024, "limits.maxBodyBytes must be an integer >= 1024");
   // A tiny cache would evict (and zero) material still in use by the request that loaded it.
   check(

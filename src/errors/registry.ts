@@ -113,6 +113,9 @@ export const ERRORS = {
   feature_not_supported: def(400, "Feature Not Supported", "{detail}"),
   format_not_supported: def(400, "Key Format Type Not Supported", "{detail}"),
   response_too_large: def(400, "Response Too Large", "the response exceeds the Maximum Response Size of {limit} bytes"),
+  // Key sizes, curves and consistency (src/crypto/key-limits.ts); the memory budget for responses being built.
+  key_not_accepted: def(400, "Invalid Field", "key not accepted: {detail}"),
+  responses_busy: def(503, "General Failure", "too many large responses are being built; retry shortly"),
   approval_required: def(202, "Permission Denied", "dual control: {action} waits for approval {id} by a second admin (until {expiresAt})"),
   approval_not_found: def(404, "Item Not Found", "approval request '{id}' not found"),
   approval_closed: def(409, "Illegal Operation", "approval request '{id}' is {status}"),

@@ -209,6 +209,7 @@ async function handle(o: ApiServerOptions, allowlist: ListenerAllowlist, req: In
     const ctx: RequestContext = { app, requestId, identity, address, params, query: url.searchParams };
     const reply = await route.handler(ctx, body);
     if (reply.raw) {
+      if (reply.raw.sent) res.once("close", reply.raw.sent);
       res.writeHead(reply.status ?? 200, {
         "content-type": reply.raw.contentType,
         "content-length": reply.raw.bytes.length,

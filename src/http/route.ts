@@ -18,7 +18,8 @@ export interface Reply {
   status?: number;
   body: unknown;
   /** A non-JSON reply (POST /kmip answers in the request's encoding). */
-  raw?: { bytes: Buffer; contentType: string };
+  /** `sent`: called once the response is finished or the connection closed (releases the response budget). */
+  raw?: { bytes: Buffer; contentType: string; sent?: () => void };
 }
 
 export interface Route<B = unknown> {

@@ -1,10 +1,12 @@
 // On-board cryptography and key retrieval: material, encrypt/decrypt/rewrap, datakey, sign/verify, hmac — single and batch.
-import { constants, createHmac, sign as cryptoSign, verify as cryptoVerify, randomBytes, timingSafeEqual } from "node:crypto";
+import { constants, createHmac, verify as cryptoVerify, randomBytes, timingSafeEqual } from "node:crypto";
 import { audited, type OpScope } from "../audit/operation.js";
 import type { AuthCtx } from "../auth/identity.js";
 import type { UseOperation } from "../auth/policy.js";
 import { type CipherMode, CiphertextFormatError, decryptBlob, encryptBlob, parseHeader } from "../crypto/ciphertext.js";
+import { checkKeyLimits } from "../crypto/key-limits.js";
 import { keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
+import { signAsync } from "../crypto/offload.js";
 import { fail, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import { pciMode, refuseReserved } from "./export-import.js";
 import { canProcess, canProtect, clearReleaseRefused, type KeyRow, type ObjectRow } from "./key-model.js";
@@ -64,6 +66,15 @@ const POLICY_OP: Record<BatchOp, UseOperation> = {
 
 /** Hard cap on items in one batch request. */
 export const MAX_BATCH = 1000;
+
+/** Bytes a result adds to the JSON reply, generously: base64 for buffers, the text of other values, names and punctuation. */
+function jsonBytes(r: object): number {
+  let n = 2;
+  for (const [k, v] of Object.entries(r)) {
+    n += k.length + 6 + (Buffer.isBuffer(v) ? Math.ceil(v.length / 3) * 4 : v && typeof v === "object" ? jsonBytes(v) : String(v).length);
+  }
+  return n;
+}
 
 export class CryptoService {
   constructor(private readonly keys: KeyService) {}
@@ -201,14 +212,18 @@ export class CryptoService {
     requireUsage(o.usage_mask, "Sign", `version ${o.version} of '${k.name}'`);
     const key = this.keys.unwrapped(o).privateKey;
     if (!key) return fail("wrong_key_type", { name: k.name, type: k.type, operation: "sign" });
-    return { signature: cryptoSign(hash, item.input, { key, ...padding }), version: o.version, algorithm, hash };
+    // A key registered over KMIP before the size limits existed is not used; the signature is made off the event loop.
+    checkKeyLimits(key, "registered");
+    return { signature: await signAsync(hash, item.input, { key, ...padding }), version: o.version, algorithm, hash };
   }
 
   private async verifyOne(k: KeyRow, item: VerifyItem, scope: OpScope | null) {
     const { hash, padding } = this.signParams(k, item);
     const o = await this.version(k, item.version, scope);
     if (!o.public_key) return fail("wrong_key_type", { name: k.name, type: k.type, operation: "verify" });
-    const valid = cryptoVerify(hash, item.input, { key: publicKeyFromDer(o.public_key), ...padding }, item.signature);
+    const pub = publicKeyFromDer(o.public_key);
+    checkKeyLimits(pub, "registered");
+    const valid = cryptoVerify(hash, item.input, { key: pub, ...padding }, item.signature);
     return { valid, version: o.version };
   }
 
@@ -257,9 +272,22 @@ export class CryptoService {
       const out: BatchResult<BatchOps[O][1]>[] = [];
       const uses = new Map<number, number>();
       let failed = 0;
+      // limits.maxResponseBytes bounds the reply: the item that would cross it and every later one fail with
+      // response_too_large and are not run.
+      const limit = this.deps.maxResponseBytes ?? 8 * 1024 * 1024;
+      let size = 16;
+      let full = false;
       for (const item of items) {
         try {
+          if (full) fail("response_too_large", { limit });
           const r = await fn(k, item, null);
+          const n = jsonBytes(r);
+          if (size + n > limit) {
+            full = true;
+            for (const v of Object.values(r)) if (Buffer.isBuffer(v)) v.fill(0);
+            fail("response_too_large", { limit });
+          }
+          size += n;
           uses.set(r.version, (uses.get(r.version) ?? 0) + 1);
           out.push(r);
         } catch (e) {

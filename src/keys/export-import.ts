@@ -7,7 +7,6 @@ import {
   createPrivateKey,
   createPublicKey,
   type KeyObject,
-  privateDecrypt,
   publicEncrypt,
   randomBytes,
   randomUUID,
@@ -16,7 +15,9 @@ import { audited } from "../audit/operation.js";
 import type { ExecutionSummary } from "../auth/governance.js";
 import { type AuthCtx, SYSTEM_ACTOR } from "../auth/identity.js";
 import { type KeyPolicy, requireRole } from "../auth/policy.js";
+import { checkKeyLimits, checkKeyPair, RSA_BITS } from "../crypto/key-limits.js";
 import { type KeyType, keyBits, keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
+import { rsaPrivate } from "../crypto/offload.js";
 import { fail } from "../errors/registry.js";
 import {
   canProcess,
@@ -39,8 +40,8 @@ export type WrapScheme = (typeof WRAP_SCHEMES)[number];
 
 /** RFC 5649 §3: the alternative initial value of AES Key Wrap with Padding. */
 const KWP_IV = Buffer.from("A65959A6", "hex");
-/** Smallest RSA modulus accepted for wrapping (NIST SP 800-131A: 112-bit security). */
-const MIN_RSA_BITS = 2048;
+/** Smallest RSA modulus accepted for wrapping (NIST SP 800-131A: 112-bit security); the whole rule is key-limits.ts. */
+const MIN_RSA_BITS = RSA_BITS.held[0];
 /** Marks the server's import key in its version attributes (with the reserved name and the system owner). */
 const RESERVED = "byok-import";
 
@@ -74,12 +75,19 @@ export function rsaAesWrap(pub: KeyObject, plain: Buffer): Buffer {
  * KWP failure (an OAEP failure continues with a random AES key), so a caller cannot tell which part was
  * wrong: no padding oracle on the import key.
  */
-export function rsaAesUnwrap(priv: KeyObject, blob: Buffer): Buffer {
+export async function rsaAesUnwrap(priv: KeyObject, blob: Buffer): Promise<Buffer> {
   const modulus = (priv.asymmetricKeyDetails?.modulusLength ?? 0) / 8;
   if (blob.length < modulus + 16 || (blob.length - modulus) % 8 !== 0) throw new Error("wrapped key has the wrong length");
   let aes: Buffer;
   try {
-    aes = privateDecrypt({ key: priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, blob.subarray(0, modulus));
+    // The RSA-4096 private operation runs off the event loop (offload.ts).
+    aes = await rsaPrivate({
+      fn: "decrypt",
+      key: priv,
+      padding: constants.RSA_PKCS1_OAEP_PADDING,
+      oaepHash: "sha256",
+      data: blob.subarray(0, modulus),
+    });
     if (![16, 24, 32].includes(aes.length)) aes = randomBytes(32);
   } catch {
     aes = randomBytes(32);
@@ -184,8 +192,11 @@ export interface TransferDeps {
   objects: ObjectService;
 }
 
-/** Material checked against a key type: canonical secret (raw, or re-encoded PKCS#8) and the SPKI of a private key. */
-export function checkMaterial(type: KeyType, material: Buffer): { secret: Buffer; publicKey: Buffer | null } {
+/**
+ * Material checked against a key type: canonical secret (raw, or re-encoded PKCS#8) and the SPKI of a private key.
+ * A private key must be within the limits of key-limits.ts and consistent (checkKeyPair).
+ */
+export async function checkMaterial(type: KeyType, material: Buffer): Promise<{ secret: Buffer; publicKey: Buffer | null }> {
   const bad = (detail: string): never => fail("invalid_key_material", { type, detail });
   const fam = keyFamily(type);
   if (fam === "aes" || fam === "hmac") {
@@ -208,6 +219,8 @@ export function checkMaterial(type: KeyType, material: Buffer): { secret: Buffer
     if (k.asymmetricKeyType !== "ec") bad(`a PKCS#8 ${k.asymmetricKeyType} key is not an EC key`);
     if (k.asymmetricKeyDetails?.namedCurve !== curve) bad(`the key is on curve ${k.asymmetricKeyDetails?.namedCurve}`);
   }
+  checkKeyLimits(k, "held");
+  await checkKeyPair(k);
   return { secret: k.export({ type: "pkcs8", format: "der" }), publicKey: createPublicKey(k).export({ type: "spki", format: "der" }) };
 }
 
@@ -314,6 +327,8 @@ export class TransferService {
       if (pub.asymmetricKeyType !== "rsa") fail("validation", { detail: "wrappingKey.publicKey: must be an RSA public key" });
       if (bits < MIN_RSA_BITS)
         fail("validation", { detail: `wrappingKey.publicKey: RSA keys need at least ${MIN_RSA_BITS} bits (got ${bits})` });
+      // The ceiling and the public exponent: one caller must not make the server do a 32,768-bit RSA operation.
+      checkKeyLimits(pub, "held");
       if (args.scheme && args.scheme !== "rsa-aes-kwp") fail("validation", { detail: "scheme: an RSA public key wraps with rsa-aes-kwp" });
       const fingerprint = spkiFingerprint(pub);
       return {
@@ -508,7 +523,7 @@ export class TransferService {
         const priv = this.keys.unwrapped(ik).privateKey;
         if (!priv) return fail("invalid_state", { detail: "the import key has no private key" });
         try {
-          plain = rsaAesUnwrap(priv, Buffer.from(args.wrapped, "base64"));
+          plain = await rsaAesUnwrap(priv, Buffer.from(args.wrapped, "base64"));
         } catch {
           return fail("unwrap_failed", {
             detail: `it was not wrapped with rsa-aes-kwp under import key ${ik.id} (GET /v1/sys/wrapping-key), or it was altered`,
@@ -517,7 +532,7 @@ export class TransferService {
       } else plain = Buffer.from(args.material as string, "base64");
       let checked: { secret: Buffer; publicKey: Buffer | null };
       try {
-        checked = checkMaterial(args.type, plain);
+        checked = await checkMaterial(args.type, plain);
       } finally {
         plain.fill(0);
       }

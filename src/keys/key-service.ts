@@ -43,6 +43,8 @@ export interface KeyServiceDeps {
   cacheSize?: number;
   /** Dual control for protected operations (absent: everything runs directly). */
   governance?: GovernanceService;
+  /** limits.maxResponseBytes: the bound on a REST batch reply (CryptoService.batch). */
+  maxResponseBytes?: number;
 }
 
 export interface CreateKeyRequest {

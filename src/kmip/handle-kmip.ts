@@ -14,15 +14,25 @@ import { ttlvToXml, xmlToTtlv } from "./codec/xml.js";
 import { buildResponse, type ParsedRequest, type ProtocolVersion, parseRequest, type ResultItem, SUPPORTED_VERSIONS } from "./message.js";
 import type { KmipCall } from "./operation.js";
 import { OPERATIONS } from "./operations/index.js";
+import { budgetFor, itemSize } from "./response-budget.js";
 
 export type KmipEncoding = "ttlv" | "json" | "xml";
 
 export interface KmipLimits {
   maxBatchItems: number;
   maxDepth: number;
+  /** Server-side Maximum Response Size (limits.maxResponseBytes), in bytes of the reply's encoding. */
+  maxResponseBytes?: number;
 }
 
 const DEFAULT_LIMITS: KmipLimits = { maxBatchItems: 1000, maxDepth: 32 };
+const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+/** A reply and the release of the bytes it holds in the server's response budget (call once it is written). */
+export interface KmipReply {
+  bytes: Buffer;
+  release(): void;
+}
 
 const kebab = (s: string) => s.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
 
@@ -76,6 +86,41 @@ export async function handleKmip(
   encoding: KmipEncoding,
   limits: KmipLimits = DEFAULT_LIMITS,
 ): Promise<Buffer> {
+  const r = await handleKmipReply(app, auth, bytes, encoding, limits);
+  r.release();
+  return r.bytes;
+}
+
+/** The encoded size of one batch item of the response (see response-budget.ts). */
+function batchItemSize(v: ProtocolVersion, r: ResultItem, encoding: KmipEncoding): number {
+  const item = buildResponse(v, new Date(0), [r], null).value[1];
+  return itemSize(item, encoding);
+}
+
+/**
+ * handleKmip, with the reply's bytes still counted in the server-wide response budget until `release` (the TLS
+ * listener and POST /kmip release once the reply is written). Results are sized as they are produced: the item that
+ * would take the response past limits.maxResponseBytes, and every item after it, fail with Response Too Large and are
+ * not run (with Batch Error Continuation Option Stop or Undo the batch stops there, as after any failure).
+ */
+export async function handleKmipReply(
+  app: App,
+  auth: AuthCtx,
+  bytes: Buffer,
+  encoding: KmipEncoding,
+  limits: KmipLimits = DEFAULT_LIMITS,
+): Promise<KmipReply> {
+  const budget = budgetFor(app);
+  let held = 0;
+  let released = false;
+  const reply = (b: Buffer): KmipReply => ({
+    bytes: b,
+    release: () => {
+      if (released) return;
+      released = true;
+      budget.give(held);
+    },
+  });
   const now = app.clock();
   let req: ParsedRequest;
   let version: ProtocolVersion = { major: 1, minor: 4 };
@@ -87,17 +132,55 @@ export async function handleKmip(
     await audited(app.audit, auth, "kmip.message", {}, async () => {
       throw e instanceof TtlvError ? new StrongroomError("bad_request", { detail: e.message }) : e;
     }).catch(() => undefined);
-    return encode(messageFailure(e, version, now), encoding);
+    return reply(encode(messageFailure(e, version, now), encoding));
   }
   if (app.barrier.sealed) {
-    return encode(messageFailure(new StrongroomError("sealed"), version, now), encoding);
+    return reply(encode(messageFailure(new StrongroomError("sealed"), version, now), encoding));
   }
+
+  const maxBytes = limits.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const failed = (r: ResultItem, e: StrongroomError): ResultItem => {
+    const { reason, message } = reasonFor(e, version.major);
+    return { ...r, status: Enum.ResultStatus.OperationFailed, reason, message, payload: undefined, asyncCorrelation: undefined };
+  };
+  const tooLarge = new StrongroomError("response_too_large", { limit: maxBytes });
+  const busy = new StrongroomError("responses_busy");
+  // What each item costs at least (its Response Too Large failure), summed from the end: an item may only use what
+  // leaves room for the failures of every item after it, so the whole response stays within maxBytes.
+  const reserve: number[] = new Array(req.items.length + 1).fill(0);
+  for (let i = req.items.length - 1; i >= 0; i--) {
+    const it = req.items[i];
+    reserve[i] =
+      reserve[i + 1] +
+      batchItemSize(version, failed({ operation: it.operation, uniqueBatchItemId: it.uniqueBatchItemId, status: 0 }, tooLarge), encoding);
+  }
+  let total = itemSize(buildResponse(version, now, [], req.clientCorrelation), encoding);
+  /** Accounts result `r` of item `i`: it if it fits, else its failure, with the reason nothing more fits. */
+  const admit = (i: number, r: ResultItem): { result: ResultItem; stop: StrongroomError | null } => {
+    const size = batchItemSize(version, r, encoding);
+    const stop = total + size + reserve[i + 1] > maxBytes ? tooLarge : budget.take(size) ? null : busy;
+    if (!stop) {
+      total += size;
+      held += size;
+      return { result: r, stop: null };
+    }
+    // The failure's few bytes were reserved above (so the response stays within maxBytes) and are always sent.
+    const f = failed(r, stop);
+    total += batchItemSize(version, f, encoding);
+    return { result: f, stop };
+  };
 
   const results: ResultItem[] = [];
   const undo = req.continuation === Enum.BatchErrorContinuationOption.Undo ? new UndoJournal() : null;
   const runBatch = async () => {
     let placeholder: string | null = null;
-    for (const item of req.items) {
+    let exhausted: StrongroomError | null = null;
+    for (const [index, item] of req.items.entries()) {
+      if (exhausted) {
+        // Nothing more fits: the rest are not run.
+        results.push(failed({ operation: item.operation, uniqueBatchItemId: item.uniqueBatchItemId, status: 0 }, exhausted));
+        continue;
+      }
       const def = OPERATIONS.get(item.operation);
       // An Operation our table does not name is not echoed as its number (request content): "unknown".
       const named = enumName(Tag.Operation, item.operation);
@@ -140,9 +223,11 @@ export async function handleKmip(
           result.payload = undefined;
         }
       }
-      results.push(result);
+      const admitted = admit(index, result);
+      results.push(admitted.result);
+      exhausted = admitted.stop;
       // Batch Error Continuation Option: Stop (the default) and Undo process nothing after a failure.
-      if (result.status !== Enum.ResultStatus.Success && req.continuation !== Enum.BatchErrorContinuationOption.Continue) break;
+      if (admitted.result.status !== Enum.ResultStatus.Success && req.continuation !== Enum.BatchErrorContinuationOption.Continue) break;
     }
   };
   if (!undo) await runBatch();
@@ -181,5 +266,5 @@ export async function handleKmip(
       );
     }
   }
-  return encode(response, encoding);
+  return reply(encode(response, encoding));
 }

@@ -10,7 +10,7 @@ import { enforceAllowlist, requireAllowedRole } from "../transport/allowlist.js"
 import type { ConnectionGuard, InputBudget } from "../transport/connection-guard.js";
 import { auditHandshakeFailures, mutualTlsOptions } from "../transport/tls.js";
 import { FrameError, FrameReader } from "./codec/frame-reader.js";
-import { handleKmip, type KmipLimits } from "./handle-kmip.js";
+import { handleKmipReply, type KmipLimits } from "./handle-kmip.js";
 
 /** Requests read ahead on one connection before reading pauses. */
 const MAX_QUEUED_FRAMES = 64;
@@ -105,8 +105,19 @@ export function createKmipListener(o: KmipListenerOptions): Server {
         closed = true;
         return;
       }
-      const reply = await handleKmip(app, auth, frame, "ttlv", o.limits);
-      if (!closed) socket.write(reply);
+      const reply = await handleKmipReply(app, auth, frame, "ttlv", o.limits);
+      if (closed) return reply.release();
+      // The reply stays in the response budget until the socket has taken it, and the next request on this
+      // connection waits for that: a client that does not read cannot pile up replies in memory.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          socket.off("close", done);
+          reply.release();
+          resolve();
+        };
+        socket.once("close", done);
+        socket.write(reply.bytes, done);
+      });
     };
 
     // Backpressure: a client that pipelines faster than requests are served stops being read from — after 64 requests

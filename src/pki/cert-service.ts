@@ -3,6 +3,7 @@ import {
   createHash,
   createPrivateKey,
   createPublicKey,
+  generateKeyPair,
   generateKeyPairSync,
   type KeyObject,
   randomBytes,
@@ -73,6 +74,15 @@ const CA_NAME = "ca_name";
 export function generateLeafKey(t: LeafKeyType | CaKeyType): { privateKey: KeyObject; publicKey: KeyObject } {
   if (t.startsWith("rsa-")) return generateKeyPairSync("rsa", { modulusLength: Number(t.slice(4)), publicExponent: 0x10001 });
   return generateKeyPairSync("ec", { namedCurve: t === "ec-p384" ? "P-384" : "P-256" });
+}
+
+/** The same, off the event loop (async generateKeyPair): used while the server runs (certificate issue). */
+export function generateLeafKeyAsync(t: LeafKeyType): Promise<{ privateKey: KeyObject; publicKey: KeyObject }> {
+  return new Promise((resolve, reject) => {
+    const done = (e: Error | null, publicKey: KeyObject, privateKey: KeyObject) => (e ? reject(e) : resolve({ privateKey, publicKey }));
+    if (t.startsWith("rsa-")) generateKeyPair("rsa", { modulusLength: Number(t.slice(4)), publicExponent: 0x10001 }, done);
+    else generateKeyPair("ec", { namedCurve: t === "ec-p384" ? "P-384" : "P-256" }, done);
+  });
 }
 
 /** A printable random password for PKCS#12 files. */
@@ -290,7 +300,7 @@ export class CertificateService {
         }
         publicKey = parsed.publicKey;
       } else {
-        const pair = generateLeafKey(req.keyType ?? "ec-p256");
+        const pair = await generateLeafKeyAsync(req.keyType ?? "ec-p256");
         publicKey = pair.publicKey;
         privateKey = pair.privateKey;
       }

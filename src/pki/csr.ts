@@ -1,5 +1,7 @@
 // Parses untrusted PKCS#10 certificate signing requests (RFC 2986) and verifies their self-signature.
 import { constants, createPublicKey, type KeyObject, verify } from "node:crypto";
+import { checkKeyLimits } from "../crypto/key-limits.js";
+import { isStrongroomError } from "../errors/registry.js";
 import { type DerNode, decodeDer, expectTag, pemDecodeAll, readBitString, readInteger, readOid, readString, Tag } from "./der.js";
 import { type Name, OID } from "./x509.js";
 
@@ -33,7 +35,6 @@ const NAME_FIELDS: ReadonlyMap<string, keyof Name> = new Map([
   [OID.organizationalUnitName, "ou"],
   [OID.organizationName, "o"],
 ]);
-const EC_CURVES = new Set(["prime256v1", "secp384r1", "secp521r1"]);
 
 /** Parses a PEM CSR, verifies its signature and returns the requested subject and key; throws Error on any problem. */
 export function parseCsr(pem: string): ParsedCsr {
@@ -91,15 +92,11 @@ function importPublicKey(spki: DerNode | undefined): KeyObject {
   } catch {
     throw new Error("unreadable subject public key");
   }
-  const details = key.asymmetricKeyDetails ?? {};
-  if (key.asymmetricKeyType === "rsa") {
-    // Upper bound keeps verification cheap on untrusted input.
-    const bits = details.modulusLength ?? 0;
-    if (bits < 2048 || bits > 8192) throw new Error(`RSA key size ${bits} not accepted (2048-8192)`);
-  } else if (key.asymmetricKeyType === "ec") {
-    if (!EC_CURVES.has(details.namedCurve ?? "")) throw new Error(`unsupported EC curve ${details.namedCurve}`);
-  } else {
-    throw new Error(`unsupported key type ${key.asymmetricKeyType}`);
+  // The one rule for key sizes (src/crypto/key-limits.ts); its upper bound keeps verification cheap on untrusted input.
+  try {
+    checkKeyLimits(key, "certificate");
+  } catch (e) {
+    throw new Error(isStrongroomError(e) ? String(e.params.detail) : "key not accepted");
   }
   return key;
 }

@@ -536,11 +536,12 @@ export class Barrier {
     if (cfg.type !== "passphrase") return fail("bad_request", { detail: `this instance uses the ${cfg.type} seal` });
     checkPassphrase(next);
     if (current === next) fail("validation", { detail: "the new passphrase must differ from the current one" });
-    const verify = new SoftwareMasterKey(passphraseKey(current, cfg.salt, cfg.cost));
+    // scrypt off the event loop: a passphrase rotation must not stall both listeners.
+    const verify = new SoftwareMasterKey(await passphraseKeyAsync(current, cfg.salt, cfg.cost));
     const salt = randomBytes(16).toString("base64");
     const record: SealRecord = { type: "passphrase", salt, cost: SCRYPT_COST };
     try {
-      await this.rewrapMaster(commit, new SoftwareMasterKey(passphraseKey(next, salt, SCRYPT_COST)), { verify, seal: record });
+      await this.rewrapMaster(commit, new SoftwareMasterKey(await passphraseKeyAsync(next, salt, SCRYPT_COST)), { verify, seal: record });
     } finally {
       verify.destroy();
     }

@@ -1,5 +1,5 @@
 // POST /kmip: KMIP over HTTPS (TTLV, KMIP JSON or KMIP XML by content type), answered in the same encoding.
-import { handleKmip, type KmipEncoding } from "../../kmip/handle-kmip.js";
+import { handleKmipReply, type KmipEncoding } from "../../kmip/handle-kmip.js";
 import { route } from "../route.js";
 import { authCtx } from "./common.js";
 
@@ -22,9 +22,10 @@ export const kmipRoutes = [
     rawBody: { contentTypes: Object.keys(ENCODINGS) },
     async handler(ctx, b: unknown) {
       const { contentType, bytes } = b as { contentType: string; bytes: Buffer };
-      const limits = { maxBatchItems: ctx.app.config.limits.kmipMaxBatchItems, maxDepth: 32 };
-      const out = await handleKmip(ctx.app, authCtx(ctx), bytes, ENCODINGS[contentType], limits);
-      return { body: null, raw: { bytes: out, contentType } };
+      const l = ctx.app.config.limits;
+      const limits = { maxBatchItems: l.kmipMaxBatchItems, maxDepth: 32, maxResponseBytes: l.maxResponseBytes };
+      const out = await handleKmipReply(ctx.app, authCtx(ctx), bytes, ENCODINGS[contentType], limits);
+      return { body: null, raw: { bytes: out.bytes, contentType, sent: out.release } };
     },
   }),
 ];

@@ -34,7 +34,7 @@ const OP: Record<Direction, "Encrypt" | "Decrypt"> = { encrypt: "Encrypt", decry
 export async function runCipher(
   c: KmipCall,
   dir: Direction,
-  asymmetric: (u: UsableKey, params: CryptoParams, data: Buffer) => Buffer,
+  asymmetric: (u: UsableKey, params: CryptoParams, data: Buffer) => Buffer | Promise<Buffer>,
 ): Promise<TtlvItem[]> {
   const op = OP[dir];
   const step = streamStep(c);
@@ -69,7 +69,7 @@ export async function runCipher(
   if (!CIPHER_FAMILIES.has(family)) wrongKey(u, op);
   if (family === "rsa") {
     if (step.kind === "start") fail("feature_not_supported", { detail: "RSA encryption cannot be a multi-part operation" });
-    return [uidItem(u.id), bytes(Tag.Data, asymmetric(u, params, data))];
+    return [uidItem(u.id), bytes(Tag.Data, await asymmetric(u, params, data))];
   }
   const s = symmetric({
     dir,

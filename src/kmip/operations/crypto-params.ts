@@ -1,5 +1,6 @@
 // Shared by the KMIP cryptographic operations: Cryptographic Parameters, algorithm names, key loading and the state/date/usage rules.
 import type { KeyObject } from "node:crypto";
+import { checkKeyLimits } from "../../crypto/key-limits.js";
 import { fail } from "../../errors/registry.js";
 import { canProcess, canProtect, type KeyRow, type ObjectRow } from "../../keys/key-model.js";
 import type { ObjectAttributes, Unwrapped } from "../../keys/key-service.js";
@@ -207,10 +208,16 @@ export function symmetricSecret(u: UsableKey, operation: string): Buffer {
 /** The public half of an RSA/EC key pair or public key object. */
 export function publicKeyOf(u: UsableKey, operation: string): KeyObject {
   if ((u.obj.object_type !== "PublicKey" && u.obj.object_type !== "PrivateKey") || !u.obj.public_key) return wrongKey(u, operation);
-  return toPublicKey(u.obj.public_key);
+  return usable(toPublicKey(u.obj.public_key));
 }
 
 export function privateKeyOf(u: UsableKey, operation: string): KeyObject {
   if (u.obj.object_type !== "PrivateKey" || !u.unwrapped) return wrongKey(u, operation);
-  return u.unwrapped.privateKey ?? toPrivateKey(u.unwrapped.secret);
+  return usable(u.unwrapped.privateKey ?? toPrivateKey(u.unwrapped.secret));
+}
+
+/** A key stored before the limits of key-limits.ts existed is kept and returned, but not used for cryptography. */
+function usable(k: KeyObject): KeyObject {
+  checkKeyLimits(k, "registered");
+  return k;
 }

@@ -151,16 +151,16 @@ export class PartBuffer<T> implements StreamState {
  * parts buffered until the Final Indicator. `setup` reads what the first part settles; `head` are
  * the response fields every part returns (the Unique Identifier).
  */
-export function runBuffered<T>(
+export async function runBuffered<T>(
   c: KmipCall,
   op: string,
   objectId: string | null,
   step: StreamStep,
   data: Buffer,
   setup: () => T,
-  finish: (meta: T, all: Buffer) => TtlvItem[],
+  finish: (meta: T, all: Buffer) => TtlvItem[] | Promise<TtlvItem[]>,
   head: TtlvItem[],
-): TtlvItem[] {
+): Promise<TtlvItem[]> {
   if (step.kind === "one-shot") return finish(setup(), data);
   if (step.kind === "start") {
     const buf = new PartBuffer(setup());
@@ -168,15 +168,17 @@ export function runBuffered<T>(
     return [...head, bytes(Tag.CorrelationValue, openStream(c, op, objectId, buf))];
   }
   const buf = resumeStream<PartBuffer<T>>(c, op, objectId, step.correlation);
-  return guarded(c, step.correlation, () => {
+  const all = guarded(c, step.correlation, () => {
     buf.add(data);
-    if (!step.final) return [...head, bytes(Tag.CorrelationValue, step.correlation)];
-    const all = buf.take();
+    if (!step.final) return null;
+    const whole = buf.take();
     endStream(c, step.correlation);
-    try {
-      return finish(buf.meta, all);
-    } finally {
-      all.fill(0);
-    }
+    return whole;
   });
+  if (!all) return [...head, bytes(Tag.CorrelationValue, step.correlation)];
+  try {
+    return await finish(buf.meta, all);
+  } finally {
+    all.fill(0);
+  }
 }

@@ -1,6 +1,7 @@
 // Key Block encoding and decoding: KMIP Key Format Types ↔ the forms Strongroom stores (raw, PKCS#8, SubjectPublicKeyInfo).
 import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
-import { fail } from "../../errors/registry.js";
+import { checkKeyLimits, keySizeOf } from "../../crypto/key-limits.js";
+import { fail, isStrongroomError } from "../../errors/registry.js";
 import type { ObjectRow } from "../../keys/key-model.js";
 import type { ObjectAttributes } from "../../keys/key-service.js";
 import { algorithmOf, defaultKeyFormat, factsOf } from "../attributes.js";
@@ -20,20 +21,19 @@ export interface DecodedMaterial {
   length?: number;
   /** The Key Format Type the client used (Get returns this format when asked for none). */
   format?: number;
+  /** The parsed private key (Register checks its consistency before storing it). */
+  privateKey?: KeyObject;
 }
 
-function keyDetails(k: KeyObject): { algorithm: number; length: number } {
-  if (k.asymmetricKeyType === "rsa")
-    return { algorithm: Enum.CryptographicAlgorithm.RSA, length: k.asymmetricKeyDetails?.modulusLength ?? 0 };
-  if (k.asymmetricKeyType === "ec") {
-    const curve = k.asymmetricKeyDetails?.namedCurve;
-    const bits = curve === "prime256v1" ? 256 : curve === "secp384r1" ? 384 : curve === "secp521r1" ? 521 : 0;
-    if (!bits) fail("feature_not_supported", { detail: `curve ${curve} is not supported` });
-    return { algorithm: Enum.CryptographicAlgorithm.EC, length: bits };
-  }
-  if (k.asymmetricKeyType === "dsa")
-    return { algorithm: Enum.CryptographicAlgorithm.DSA, length: k.asymmetricKeyDetails?.modulusLength ?? 0 };
-  return fail("feature_not_supported", { detail: `key type ${k.asymmetricKeyType} is not supported` });
+/** KMIP algorithm and length of a key within the limits of key-limits.ts (checked before anything else uses it). */
+function keyDetails(k: KeyObject, stated: number | undefined): { algorithm: number; length: number } {
+  checkKeyLimits(k, "registered");
+  const length = keySizeOf(k);
+  // The stored type (and so a later Re-key) follows the stated length: it must be the key's own.
+  if (stated !== undefined && stated !== length)
+    fail("validation", { detail: `Cryptographic Length ${stated} does not match the key (${length} bits)` });
+  const A = Enum.CryptographicAlgorithm;
+  return { algorithm: k.asymmetricKeyType === "rsa" ? A.RSA : k.asymmetricKeyType === "ec" ? A.EC : A.DSA, length };
 }
 
 /** Reads the Key Block of a registered Symmetric/Private/Public Key or Secret Data. */
@@ -73,13 +73,14 @@ export function decodeKeyBlock(objectType: string, keyBlock: TtlvItem): DecodedM
         k = createPrivateKey({ key: der, format: "der", type: type as "pkcs1" });
         der.fill(0);
       }
-      const d = keyDetails(k);
+      const d = keyDetails(k, len);
       return {
         secret: k.export({ type: "pkcs8", format: "der" }),
         publicKey: createPublicKey(k).export({ type: "spki", format: "der" }),
         algorithm: alg ?? d.algorithm,
-        length: len ?? d.length,
+        length: d.length,
         format: fmt,
+        privateKey: k,
       };
     }
     if (objectType === "PublicKey") {
@@ -92,17 +93,17 @@ export function decodeKeyBlock(objectType: string, keyBlock: TtlvItem): DecodedM
           fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt ?? 0)} is not supported for public keys` });
         k = createPublicKey({ key: der, format: "der", type: type as "pkcs1" });
       }
-      const d = keyDetails(k);
+      const d = keyDetails(k, len);
       return {
         secret: null,
         publicKey: k.export({ type: "spki", format: "der" }),
         algorithm: alg ?? d.algorithm,
-        length: len ?? d.length,
+        length: d.length,
         format: fmt,
       };
     }
   } catch (e) {
-    if ((e as { code?: string }).code?.startsWith("ERR_"))
+    if (!isStrongroomError(e) && (e as { code?: string }).code?.startsWith("ERR_"))
       fail("validation", { detail: "key material could not be parsed in the stated format" });
     throw e;
   }

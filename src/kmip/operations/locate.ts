@@ -35,6 +35,7 @@ export const locate: KmipOperation = {
   async handle(c) {
     const attrs: Attr[] = is2x(c.major) ? readAttributes2x(find(c.payload, Tag.Attributes)) : readAttributes1x(c.payload);
     const max = find(c.payload, Tag.MaximumItems);
+    const cap = c.app.config.limits.kmipLocateMaxItems;
     const offset = find(c.payload, Tag.OffsetItems);
     const byName = (n: string) => attrs.filter((a) => a.name === n);
     const names = byName("Name").map((a) => String(find(a.value, Tag.NameValue)?.value ?? ""));
@@ -96,12 +97,16 @@ export const locate: KmipOperation = {
         return true;
       },
       offset: offset ? Number(offset.value) : undefined,
-      max: max ? Number(max.value) : undefined,
+      // "Maximum Items … the maximum number of object identifiers the server MAY return": the server's cap
+      // (limits.kmipLocateMaxItems) applies with or without it; a client pages on with Offset Items.
+      max: Math.min(max ? Number(max.value) : cap, cap),
     });
     // "Located Items … A server MAY elect to omit this value from the Response if it is unable or unwilling to
     // determine the total count of matched items" (KMIP 1.3+). It only tells the client something when it pages
     // with Maximum Items or Offset Items, so it is returned then.
-    const paging = (c.major > 1 || c.minor >= 3) && (max !== undefined || offset !== undefined);
+    // A result cut by the cap also reports Located Items, so the client can tell there is more and page.
+    const capped = total - (offset ? Number(offset.value) : 0) > ids.length;
+    const paging = (c.major > 1 || c.minor >= 3) && (max !== undefined || offset !== undefined || capped);
     if (ids.length === 1) c.setPlaceholder(ids[0]);
     return [...(paging ? [int(Tag.LocatedItems, total)] : []), ...ids.map(uidItem)];
   },

@@ -1,4 +1,5 @@
 // KMIP Register: stores client-supplied keys, secret data, certificates and opaque objects (secret parts wrapped at rest).
+import { checkKeyPair } from "../../crypto/key-limits.js";
 import { fail } from "../../errors/registry.js";
 import { pciMode } from "../../keys/export-import.js";
 import type { ObjectFacts } from "../attributes.js";
@@ -45,6 +46,21 @@ export async function registerFrom(c: KmipCall, importId?: string): Promise<stri
     m = decodeKeyBlock(objectType, kb);
     // Remembered so that Get returns the object as registered when the client names no Key Format Type.
     facts.keyFormat = m.format;
+    if (objectType === "PrivateKey" || objectType === "PublicKey") {
+      const stated = attrs.find((a) => a.name === "Cryptographic Length")?.value.value;
+      if (stated !== undefined && stated !== m.length) {
+        m.secret?.fill(0);
+        fail("validation", { detail: `Cryptographic Length ${stated} does not match the key (${m.length} bits)` });
+      }
+    }
+    if (m.privateKey) {
+      try {
+        await checkKeyPair(m.privateKey);
+      } catch (e) {
+        m.secret?.fill(0);
+        throw e;
+      }
+    }
     const sdt = find(obj, Tag.SecretDataType);
     if (objectType === "SecretData" && sdt && sdt.type === ItemType.Enumeration) facts.secretDataType = sdt.value;
   }

@@ -4,8 +4,11 @@ import { fail } from "../../errors/registry.js";
 import { bytes, type IntegerItem, ItemType, Tag } from "../codec/ttlv.js";
 import { type KmipOperation, required } from "../operation.js";
 
-/** Bound on one request, well inside the 1 MiB KMIP frame limit of the listener and of typical clients. */
-export const MAX_RNG_BYTES = 512 * 1024;
+/**
+ * Bound on one item (64 KiB): a 48 KB request of 1,000 items once asked for 524 MB. A response as a whole is bounded
+ * by limits.maxResponseBytes (handle-kmip.ts).
+ */
+export const MAX_RNG_BYTES = 64 * 1024;
 
 export const rngRetrieve: KmipOperation = {
   name: "RNGRetrieve",

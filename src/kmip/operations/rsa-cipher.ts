@@ -1,5 +1,6 @@
 // RSA encryption for KMIP Encrypt/Decrypt: OAEP (any SHA-1/2/3 hash, MGF1 hash and P Source label) and PKCS#1 v1.5.
-import { constants, type KeyObject, privateDecrypt, publicEncrypt } from "node:crypto";
+import { constants, type KeyObject, publicEncrypt } from "node:crypto";
+import { rsaPrivate } from "../../crypto/offload.js";
 import { fail } from "../../errors/registry.js";
 import { Enum } from "../codec/tables.js";
 import { Tag } from "../codec/ttlv.js";
@@ -53,12 +54,20 @@ export function rsaEncrypt(pub: KeyObject, p: CryptoParams, data: Buffer): Buffe
  * Every decryption failure is one Cryptographic Failure, whatever went wrong; PKCS#1 v1.5 uses
  * implicit rejection keyed by `keySecret` (the private key's PKCS#8 DER).
  */
-export function rsaDecrypt(priv: KeyObject, keySecret: Buffer, p: CryptoParams, data: Buffer): Buffer {
+export async function rsaDecrypt(priv: KeyObject, keySecret: Buffer, p: CryptoParams, data: Buffer): Promise<Buffer> {
   const s = scheme(p);
   if (s.padding === "pkcs1") return pkcs1Decrypt(priv, data, keySecret);
   if (s.hash !== s.mgfHash) return oaepDecrypt(priv, data, s.hash, s.mgfHash, s.label);
   try {
-    return privateDecrypt({ key: priv, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: s.hash, oaepLabel: s.label }, data);
+    // Off the event loop (offload.ts), like every RSA private-key operation.
+    return await rsaPrivate({
+      fn: "decrypt",
+      key: priv,
+      padding: constants.RSA_PKCS1_OAEP_PADDING,
+      oaepHash: s.hash,
+      oaepLabel: s.label,
+      data,
+    });
   } catch {
     return fail("decrypt_failed");
   }

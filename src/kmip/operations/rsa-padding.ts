@@ -1,16 +1,6 @@
 // RSA encodings node:crypto does not offer directly, over its raw RSA primitive: OAEP with a distinct MGF1 hash, PKCS#1 v1.5 decryption with implicit rejection, EMSA-PSS and PKCS#1 v1.5 signatures of a given digest.
-import {
-  constants,
-  createHash,
-  createHmac,
-  type KeyObject,
-  privateDecrypt,
-  privateEncrypt,
-  publicDecrypt,
-  publicEncrypt,
-  randomBytes,
-  timingSafeEqual,
-} from "node:crypto";
+import { constants, createHash, createHmac, type KeyObject, publicDecrypt, publicEncrypt, randomBytes, timingSafeEqual } from "node:crypto";
+import { rsaPrivate } from "../../crypto/offload.js";
 import { fail } from "../../errors/registry.js";
 import { hashBytes } from "./crypto-params.js";
 
@@ -58,13 +48,19 @@ export function oaepEncrypt(pub: KeyObject, data: Buffer, hash: string, mgfHash:
 }
 
 /** RSAES-OAEP decryption (RFC 8017 §7.1.2); every failure is the same single error. */
-export function oaepDecrypt(priv: KeyObject, ct: Buffer, hash: string, mgfHash: string, label: Buffer = Buffer.alloc(0)): Buffer {
+export async function oaepDecrypt(
+  priv: KeyObject,
+  ct: Buffer,
+  hash: string,
+  mgfHash: string,
+  label: Buffer = Buffer.alloc(0),
+): Promise<Buffer> {
   const k = modulusBytes(priv);
   const hLen = hashBytes(hash);
   if (ct.length !== k || k < 2 * hLen + 2) return fail("decrypt_failed");
   let em: Buffer;
   try {
-    em = privateDecrypt({ key: priv, padding: NO_PADDING }, ct);
+    em = await rsaPrivate({ fn: "decrypt", key: priv, padding: NO_PADDING, data: ct });
   } catch {
     return fail("decrypt_failed");
   }
@@ -119,12 +115,12 @@ function prf(key: Buffer, label: string, bits: number): Buffer {
  * from the private key and the ciphertext instead of an error, so that the reply is no padding
  * oracle (Bleichenbacher/Marvin). node 20 refuses RSA_PKCS1_PADDING for private decryption.
  */
-export function pkcs1Decrypt(priv: KeyObject, ct: Buffer, keySecret: Buffer): Buffer {
+export async function pkcs1Decrypt(priv: KeyObject, ct: Buffer, keySecret: Buffer): Promise<Buffer> {
   const k = modulusBytes(priv);
   if (ct.length !== k || k < 11) return fail("decrypt_failed");
   let em: Buffer;
   try {
-    em = toModulus(privateDecrypt({ key: priv, padding: NO_PADDING }, ct), k);
+    em = toModulus(await rsaPrivate({ fn: "decrypt", key: priv, padding: NO_PADDING, data: ct }), k);
   } catch {
     return fail("decrypt_failed");
   }
@@ -193,8 +189,8 @@ function digestInfo(hash: string, digest: Buffer): Buffer {
 }
 
 /** RSASSA-PKCS1-v1_5 signature of a digest. */
-export function pkcs1SignDigest(priv: KeyObject, hash: string, digest: Buffer): Buffer {
-  return privateEncrypt({ key: priv, padding: constants.RSA_PKCS1_PADDING }, digestInfo(hash, digest));
+export function pkcs1SignDigest(priv: KeyObject, hash: string, digest: Buffer): Promise<Buffer> {
+  return rsaPrivate({ fn: "encrypt", key: priv, padding: constants.RSA_PKCS1_PADDING, data: digestInfo(hash, digest) });
 }
 
 export function pkcs1VerifyDigest(pub: KeyObject, hash: string, digest: Buffer, sig: Buffer): boolean {
@@ -210,7 +206,7 @@ export function pkcs1VerifyDigest(pub: KeyObject, hash: string, digest: Buffer, 
 }
 
 /** RSASSA-PSS signature of a digest (RFC 8017 §9.1.1 EMSA-PSS-ENCODE, then the raw RSA private operation). */
-export function pssSignDigest(priv: KeyObject, hash: string, mgfHash: string, digest: Buffer, saltLength?: number): Buffer {
+export function pssSignDigest(priv: KeyObject, hash: string, mgfHash: string, digest: Buffer, saltLength?: number): Promise<Buffer> {
   const hLen = hashBytes(hash);
   if (digest.length !== hLen) fail("crypto_params", { detail: `the digest must be ${hLen} bytes for ${hash}` });
   const emBits = modulusBits(priv) - 1;
@@ -223,7 +219,7 @@ export function pssSignDigest(priv: KeyObject, hash: string, mgfHash: string, di
   const maskedDb = xorInto(db, mgf1(h, emLen - hLen - 1, mgfHash));
   maskedDb[0] &= 0xff >> (8 * emLen - emBits);
   const em = Buffer.concat([maskedDb, h, Buffer.from([0xbc])]);
-  return privateEncrypt({ key: priv, padding: NO_PADDING }, toModulus(em, modulusBytes(priv)));
+  return rsaPrivate({ fn: "encrypt", key: priv, padding: NO_PADDING, data: toModulus(em, modulusBytes(priv)) });
 }
 
 /** EMSA-PSS-VERIFY (RFC 8017 §9.1.2) of a digest; without a Salt Length the salt length is recovered. */

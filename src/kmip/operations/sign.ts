@@ -1,5 +1,6 @@
 // KMIP Sign (KMIP 1.4 §4.31 and 2.x): RSA-PSS, RSA PKCS#1 v1.5 and ECDSA (DER) over Data or Digested Data, one-shot or multi-part.
-import { constants, createHash, sign as cryptoSign, verify as cryptoVerify, type KeyObject } from "node:crypto";
+import { constants, createHash, verify as cryptoVerify, type KeyObject } from "node:crypto";
+import { signAsync } from "../../crypto/offload.js";
 import { fail, isStrongroomError } from "../../errors/registry.js";
 import { Enum } from "../codec/tables.js";
 import { bytes, Tag } from "../codec/ttlv.js";
@@ -110,22 +111,23 @@ export function signInput(c: KmipCall, step: StreamStep): { data: Buffer; prehas
   return { data: data ?? Buffer.alloc(0), prehashed: false };
 }
 
-export function signWith(priv: KeyObject, s: SigScheme, data: Buffer, prehashed: boolean): Buffer {
+/** Signs off the event loop (libuv's pool for crypto.sign, a worker for the raw RSA primitive). */
+export async function signWith(priv: KeyObject, s: SigScheme, data: Buffer, prehashed: boolean): Promise<Buffer> {
   try {
     if (s.kind === "ecdsa") {
       // node:crypto has no ECDSA over a caller's digest.
       if (prehashed) fail("feature_not_supported", { detail: "ECDSA over Digested Data is not supported; send Data" });
-      return cryptoSign(s.hash, data, { key: priv, dsaEncoding: "der" });
+      return await signAsync(s.hash, data, { key: priv, dsaEncoding: "der" });
     }
     if (s.kind === "pkcs1") {
       return prehashed
-        ? pkcs1SignDigest(priv, s.hash, data)
-        : cryptoSign(s.hash, data, { key: priv, padding: constants.RSA_PKCS1_PADDING });
+        ? await pkcs1SignDigest(priv, s.hash, data)
+        : await signAsync(s.hash, data, { key: priv, padding: constants.RSA_PKCS1_PADDING });
     }
     if (prehashed || s.mgfHash !== s.hash) {
-      return pssSignDigest(priv, s.hash, s.mgfHash, prehashed ? data : createHash(s.hash).update(data).digest(), s.saltLength);
+      return await pssSignDigest(priv, s.hash, s.mgfHash, prehashed ? data : createHash(s.hash).update(data).digest(), s.saltLength);
     }
-    return cryptoSign(s.hash, data, {
+    return await signAsync(s.hash, data, {
       key: priv,
       padding: constants.RSA_PKCS1_PSS_PADDING,
       saltLength: s.saltLength ?? constants.RSA_PSS_SALTLEN_DIGEST,
@@ -178,7 +180,7 @@ export const sign: KmipOperation = {
       step,
       input.data,
       () => sigScheme(effectiveParams(c, u.obj), priv),
-      (s, all) => [uidItem(u.id), bytes(Tag.SignatureData, signWith(priv, s, all, input.prehashed))],
+      async (s, all) => [uidItem(u.id), bytes(Tag.SignatureData, await signWith(priv, s, all, input.prehashed))],
       [uidItem(u.id)],
     );
   },
