@@ -47,8 +47,15 @@ function track(s: Socket, again: () => void): void {
   });
 }
 
+/**
+ * The attacker's own loopback address: the per-address connection limit then stops it and not the well-behaved client
+ * on 127.0.0.1, as it would for an attacker on another machine.
+ */
+const ATTACKER_ADDRESS = "127.0.0.2";
+
 const tlsOpts = (spec: AttackSpec, port: number, withCert: boolean) => ({
   host: "127.0.0.1",
+  localAddress: ATTACKER_ADDRESS,
   port,
   servername: "localhost",
   ca: spec.tls.ca,
@@ -75,7 +82,7 @@ function start(spec: AttackSpec): void {
       const open = () => {
         if (stopping) return;
         const port = counters.opened % 2 === 0 ? spec.kmipPort : spec.apiPort;
-        track(netConnect({ host: "127.0.0.1", port }), open);
+        track(netConnect({ host: "127.0.0.1", port, localAddress: ATTACKER_ADDRESS }), open);
       };
       connectionAttack(open);
       return;
