@@ -6,6 +6,7 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { type Instance, newInstance } from "./helpers.js";
+import { requiredSuite } from "./required-suites.js";
 
 const run = promisify(execFile);
 const PYTHON = "/usr/bin/python3";
@@ -47,9 +48,10 @@ const STEPS = [
 
 describe("PyKMIP ProxyKmipClient", async () => {
   const installed = await pykmipInstalled();
-  if (!installed) {
-    console.error("\n*** PyKMIP (Debian python3-pykmip) is not installed: the PyKMIP interoperability tests are SKIPPED ***\n");
-  }
+  const skip = requiredSuite(
+    "PyKMIP interoperability",
+    installed ? null : "PyKMIP is not installed (apt-get install python3-pykmip, Debian's package; PyPI is not needed)",
+  );
   let i: Instance;
   before(async () => {
     if (installed) i = await newInstance();
@@ -60,7 +62,7 @@ describe("PyKMIP ProxyKmipClient", async () => {
 
   for (const version of ["1.0", "1.2", "1.4", "2.0"]) {
     test(`KMIP ${version}: create, register, locate, get, attributes, activate, encrypt/decrypt, key pair, sign/verify, MAC, rekey, revoke, destroy`, {
-      skip: !installed,
+      skip,
     }, async () => {
       const { stdout } = await run(PYTHON, [script, "127.0.0.1", String(i.server.kmipPort), `${i.dir}/bundles/app`, version], {
         timeout: 60_000,

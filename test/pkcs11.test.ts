@@ -11,6 +11,7 @@ import YAML from "yaml";
 import { open } from "../src/crypto/aead.js";
 import { Pkcs11Session, pkcs11Lib } from "../src/seal/pkcs11.js";
 import { newInstance } from "./helpers.js";
+import { requiredSuite } from "./required-suites.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const MODULES = [
@@ -38,8 +39,7 @@ function why(): string | null {
   return null;
 }
 
-const skip = why();
-if (skip) process.stderr.write(`\n!!! SKIPPING pkcs11 tests: ${skip}\n\n`);
+const skip = requiredSuite("PKCS#11 seal (SoftHSM2)", why());
 
 let hsmDir = "";
 
@@ -54,7 +54,7 @@ function noKeyIn(bytes: Buffer, blob: Buffer, aad: string): boolean {
   return true;
 }
 
-describe("pkcs11 seal (SoftHSM2)", { skip: skip ?? false }, () => {
+describe("pkcs11 seal (SoftHSM2)", { skip }, () => {
   before(() => {
     hsmDir = mkdtempSync(join(tmpdir(), "strongroom-softhsm-"));
     mkdirSync(join(hsmDir, "tokens"));
