@@ -1,7 +1,9 @@
 // Composition root: opens an instance directory and wires storage, seal, services and the scheduler together.
 import { readFileSync } from "node:fs";
 import { AuditLog } from "./audit/audit-log.js";
+import { AuditService } from "./audit/audit-service.js";
 import { audited, observeSuccess } from "./audit/operation.js";
+import { AccessService } from "./auth/access-service.js";
 import { GovernanceService } from "./auth/governance.js";
 import { type Config, loadConfig, resolvePath } from "./config/config.js";
 import { CryptoService } from "./keys/crypto-service.js";
@@ -33,6 +35,10 @@ export interface App {
   store: Store;
   barrier: Barrier;
   audit: AuditLog;
+  /** Audit query and verify (`GET /v1/audit`, `GET /v1/audit/verify`), authorized and audited. */
+  auditQuery: AuditService;
+  /** Identity lookup and the audit of refusals, for the listeners (which never touch the store or the audit log). */
+  access: AccessService;
   keys: KeyService;
   crypto: CryptoService;
   /** Managed objects by KMIP Unique Identifier (the KMIP layer's view of the same keys). */
@@ -68,6 +74,8 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
   const seal = config.seal.type === "file" ? { ...config.seal, keyFile: resolvePath(config, config.seal.keyFile) } : config.seal;
   const barrier = new Barrier(store, seal);
   const audit = new AuditLog(store, barrier, config.node, clock, config.storage.syncReads === true);
+  const auditQuery = new AuditService({ audit });
+  const access = new AccessService({ store, audit, clock });
   const governance = new GovernanceService({ store, audit, clock, initial: config.governance });
   await governance.load();
   const keys = new KeyService({
@@ -192,6 +200,8 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     store,
     barrier,
     audit,
+    auditQuery,
+    access,
     keys,
     crypto,
     objects,

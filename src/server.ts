@@ -6,7 +6,9 @@ import type { Server as TlsServer } from "node:tls";
 import { type App, openApp } from "./app.js";
 import { resolvePath } from "./config/config.js";
 import { createApiServer } from "./http/api-server.js";
+import type { HttpServices } from "./http/route.js";
 import { createRouter } from "./http/routes/index.js";
+import { handleKmipReply, type KmipLimits } from "./kmip/handle-kmip.js";
 import { createKmipListener } from "./kmip/tls-listener.js";
 import type { Logger } from "./logger.js";
 import { ConnectionGuard, InputBudget, warnIfFewDescriptors } from "./transport/connection-guard.js";
@@ -51,12 +53,35 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     key: readFileSync(resolvePath(cfg, cfg.tls.key), "utf8"),
   };
   // One guard for both listeners: connection counts (file descriptors) are a resource of the process.
-  const guard = new ConnectionGuard(app, o.log, cfg.limits);
+  const guard = new ConnectionGuard(app.access, o.log, cfg.limits);
   warnIfFewDescriptors(cfg.limits.maxConnections, o.log);
   const inputBudget = new InputBudget(cfg.limits.maxBufferedInputBytes);
+  // The transports get the services they call, never the container (no store, no audit log): KMIP's entry point is
+  // bound here to the app and the limits both listeners apply.
+  const kmipLimits: KmipLimits = {
+    maxBatchItems: cfg.limits.kmipMaxBatchItems,
+    maxDepth: 32,
+    maxResponseBytes: cfg.limits.maxResponseBytes,
+  };
+  const services: HttpServices = {
+    keys: app.keys,
+    crypto: app.crypto,
+    transfer: app.transfer,
+    certs: app.certs,
+    usage: app.usage,
+    reports: app.reports,
+    governance: app.governance,
+    sys: app.sys,
+    operator: app.operator,
+    auditQuery: app.auditQuery,
+    access: app.access,
+    kmip: (auth, bytes, encoding) => handleKmipReply(app, auth, bytes, encoding, kmipLimits),
+  };
   const api = createApiServer({
-    app,
+    services,
     router: createRouter(app.version),
+    maxBodyBytes: cfg.limits.maxBodyBytes,
+    allowlist: cfg.allowlists?.api,
     log: o.log,
     tls: tlsFiles,
     guard,
@@ -71,11 +96,12 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
   });
   const port = (api.address() as AddressInfo).port;
   const kmip = createKmipListener({
-    app,
+    access: app.access,
+    kmip: (auth, frame) => handleKmipReply(app, auth, frame, "ttlv", kmipLimits),
+    allowlist: cfg.allowlists?.kmip,
     log: o.log,
     tls: tlsFiles,
     maxFrameBytes: cfg.limits.kmipMaxFrameBytes,
-    limits: { maxBatchItems: cfg.limits.kmipMaxBatchItems, maxDepth: 32, maxResponseBytes: cfg.limits.maxResponseBytes },
     guard,
     budget: inputBudget,
   });

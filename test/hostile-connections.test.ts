@@ -298,7 +298,7 @@ describe("hostile connections (loopback only)", () => {
 
   test("the refusal audit: one event per address, listener and kind per interval, then the suppressed count", async () => {
     let now = 1_000_000;
-    const audit = new RefusalAudit(i.server.app, createLogger(null), () => now);
+    const audit = new RefusalAudit(i.server.app.access, createLogger(null), () => now);
     const mine = async () =>
       (await events("connection.refused")).filter((e) => e.actor_address === "192.0.2.7" || e.actor_address === "192.0.2.8");
     for (let n = 0; n < 5; n++) audit.note("kmip", "192.0.2.7", "connection.refused", "kmip: test");

@@ -6,7 +6,7 @@ import type { GovernanceConfig } from "../config/config.js";
 import { fail, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import type { Store } from "../store/store.js";
 import type { AuthCtx, Identity } from "./identity.js";
-import { requireRole } from "./policy.js";
+import { requireRole, SIGNED_IN_ROLES } from "./policy.js";
 
 /** Operations that need a second admin when dual control is on. */
 export const PROTECTED_ACTIONS = [
@@ -127,6 +127,14 @@ export class GovernanceService {
 
   current(): GovernanceConfig {
     return { ...this.settings };
+  }
+
+  /** The settings in force, as a caller reads them (`GET /v1/sys/governance`): every signed-in role, audited. */
+  read(ctx: AuthCtx): Promise<GovernanceConfig> {
+    return audited(this.deps.audit, ctx, "governance.read", {}, async () => {
+      requireRole(ctx.actor, SIGNED_IN_ROLES, "read governance settings");
+      return this.current();
+    });
   }
 
   /**

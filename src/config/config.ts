@@ -6,7 +6,7 @@ import YAML from "yaml";
 import type { DefaultPolicy } from "../auth/policy.js";
 import { isValidTimeZone } from "../keys/rollover.js";
 import type { SealConfig } from "../seal/barrier.js";
-import { validateAllowlists } from "../transport/allowlist.js";
+import { validateAllowlists } from "./allowlists.js";
 
 export interface Config {
   /** Absolute path of the instance directory. */

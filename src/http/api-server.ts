@@ -1,17 +1,16 @@
-// The HTTPS listener: mutual TLS, identity, body limits, routing, JSON errors with request ids, audit of refusals.
+// The HTTPS listener: mutual TLS, identity, body limits, routing, JSON errors with request ids, audit of refusals (via AccessService).
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer, type Server } from "node:https";
 import type { TLSSocket } from "node:tls";
-import type { App } from "../app.js";
-import { audited, wasAudited } from "../audit/operation.js";
-import { type Identity, identify, normalizeSerial, peerActor, peerOf } from "../auth/identity.js";
+import { type Identity, normalizeSerial, peerActor, peerOf } from "../auth/identity.js";
+import type { Allowlist } from "../config/config.js";
 import { ERRORS, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import type { Logger } from "../logger.js";
 import { enforceAllowlist, type ListenerAllowlist, requireAllowedRole } from "../transport/allowlist.js";
 import type { ConnectionGuard } from "../transport/connection-guard.js";
 import { auditHandshakeFailures, mutualTlsOptions } from "../transport/tls.js";
-import type { RequestContext, Router } from "./route.js";
+import type { HttpServices, RequestContext, Router } from "./route.js";
 
 function send(res: ServerResponse, status: number, body: unknown, extraHeaders: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
@@ -51,8 +50,13 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 }
 
 export interface ApiServerOptions {
-  app: App;
+  /** The services the routes call, and access (identity, audit of refusals) for the listener itself. */
+  services: HttpServices;
   router: Router;
+  /** limits.maxBodyBytes */
+  maxBodyBytes: number;
+  /** allowlists.api */
+  allowlist: Allowlist | undefined;
   log: Logger;
   /** The CA and server certificate/key (PEM). */
   tls: { ca: string; cert: string; key: string };
@@ -61,7 +65,8 @@ export interface ApiServerOptions {
 }
 
 export function createApiServer(o: ApiServerOptions): Server {
-  const { app, log, guard } = o;
+  const { services, log, guard } = o;
+  const { access } = services;
   const server = createServer({
     // Health must answer without a certificate, so verification results are enforced per request
     // (and a presented-but-invalid certificate closes the connection right after the handshake).
@@ -80,11 +85,11 @@ export function createApiServer(o: ApiServerOptions): Server {
     socket.setNoDelay(true);
     // Health needs no certificate, so a handshake alone proves nothing: the first request has a deadline.
     guard.expectRequest(socket, "api");
-    void screenConnection(app, socket, log);
+    void screenConnection(access, socket, log);
   });
-  auditHandshakeFailures(server, app, log, guard.refusals, "api");
+  auditHandshakeFailures(server, access, log, guard.refusals, "api");
   guard.install(server, "api"); // prepended before the allowlist's check, so it runs after it
-  const allowlist = enforceAllowlist(server, app, log, "api");
+  const allowlist = enforceAllowlist(server, access, log, "api", o.allowlist);
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => {
     guard.requestArrived(req.socket);
@@ -100,7 +105,7 @@ export function createApiServer(o: ApiServerOptions): Server {
  * Refuses, right after the handshake, a connection whose certificate is from another CA, expired,
  * or revoked, and audits it. Connections without a certificate stay open for /v1/sys/health.
  */
-async function screenConnection(app: App, socket: TLSSocket, log: Logger): Promise<void> {
+async function screenConnection(access: HttpServices["access"], socket: TLSSocket, log: Logger): Promise<void> {
   const address = socket.remoteAddress ?? null;
   const raw = socket.getPeerCertificate();
   const presented = raw && Object.keys(raw).length > 0;
@@ -110,7 +115,7 @@ async function screenConnection(app: App, socket: TLSSocket, log: Logger): Promi
   if (!peer) reason = String(socket.authorizationError ?? "certificate not trusted");
   else {
     try {
-      await identify(app.store, peer, address, app.clock());
+      await access.identify(peer, address);
     } catch (e) {
       reason = isStrongroomError(e) ? e.code : "identify failed";
     }
@@ -118,8 +123,8 @@ async function screenConnection(app: App, socket: TLSSocket, log: Logger): Promi
   if (reason === null) return;
   socket.destroy();
   const subj = raw.subject as unknown as Record<string, string> | undefined;
-  await app.audit
-    .record({
+  await access
+    .recordRefusal({
       actor: {
         cn: subj?.CN ?? null,
         ou: subj?.OU ?? null,
@@ -128,14 +133,14 @@ async function screenConnection(app: App, socket: TLSSocket, log: Logger): Promi
         address,
       },
       action: "tls.handshake",
-      outcome: "denied",
       reason,
     })
     .catch((e) => log.error("audit write failed", { error: String(e) }));
 }
 
 async function handle(o: ApiServerOptions, allowlist: ListenerAllowlist, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { app, router } = o;
+  const { services, router } = o;
+  const { access } = services;
   const requestId = randomUUID();
   const socket = req.socket as TLSSocket;
   const address = socket.remoteAddress ?? null;
@@ -162,10 +167,10 @@ async function handle(o: ApiServerOptions, allowlist: ListenerAllowlist, req: In
     action = route.action;
     if (route.auth === "cert") {
       if (!peer) throw new StrongroomError("unauthenticated");
-      identity = await identify(app.store, peer, address, app.clock());
-      await requireAllowedRole(app, allowlist, identity, requestId);
+      identity = await access.identify(peer, address);
+      await requireAllowedRole(access, allowlist, identity, requestId);
     }
-    if (app.barrier.sealed && !route.whileSealed) throw new StrongroomError("sealed");
+    if (services.sys.sealed && !route.whileSealed) throw new StrongroomError("sealed");
     let body: unknown;
     if (route.rawBody) {
       const ct = String(req.headers["content-type"] ?? "")
@@ -175,11 +180,11 @@ async function handle(o: ApiServerOptions, allowlist: ListenerAllowlist, req: In
       if (!route.rawBody.contentTypes.includes(ct)) {
         throw new StrongroomError("unsupported_media_type", { expected: route.rawBody.contentTypes.join(", ") });
       }
-      body = { contentType: ct, bytes: await readBody(req, app.config.limits.maxBodyBytes) };
+      body = { contentType: ct, bytes: await readBody(req, o.maxBodyBytes) };
     } else if (route.body) {
       const ct = String(req.headers["content-type"] ?? "application/json");
       if (!ct.startsWith("application/json")) throw new StrongroomError("unsupported_media_type", { expected: "application/json" });
-      const raw = await readBody(req, app.config.limits.maxBodyBytes);
+      const raw = await readBody(req, o.maxBodyBytes);
       let parsed: unknown = route.body.optional ? undefined : {};
       if (raw.length > 0) {
         try {
@@ -206,7 +211,7 @@ async function handle(o: ApiServerOptions, allowlist: ListenerAllowlist, req: In
           detail: `query: an unknown parameter (known: ${Object.keys(route.query ?? {}).join(", ") || "none"})`,
         });
     }
-    const ctx: RequestContext = { app, requestId, identity, address, params, query: url.searchParams };
+    const ctx: RequestContext = { services, requestId, identity, address, params, query: url.searchParams };
     const reply = await route.handler(ctx, body);
     if (reply.raw) {
       if (reply.raw.sent) res.once("close", reply.raw.sent);
@@ -223,12 +228,8 @@ async function handle(o: ApiServerOptions, allowlist: ListenerAllowlist, req: In
   } catch (e) {
     const err = isStrongroomError(e) ? e : new StrongroomError("internal", { requestId });
     if (!isStrongroomError(e)) o.log.error("request failed", { requestId, error: e instanceof Error ? e.stack : String(e) });
-    if (!wasAudited(e)) {
-      const actor = identity ?? peerActor(peer, address);
-      await audited(app.audit, { actor, requestId }, action, {}, async () => {
-        throw err;
-      }).catch(() => undefined);
-    }
+    // Failures before or outside a service (routing, validation, sealed …); a service's own refusals are already recorded.
+    await access.recordFailure({ actor: identity ?? peerActor(peer, address), requestId }, action, e, err);
     if (err.code === "approval_required") {
       // Dual control: accepted, not done — 202 with the approval request to show the second admin.
       const p = err.params;

@@ -1,11 +1,48 @@
 // Route definitions for the REST API: path pattern, auth, body/query schemas, handler — and the OpenAPI document built from them.
-import type { App } from "../app.js";
-import type { Identity } from "../auth/identity.js";
+import type { AuditService } from "../audit/audit-service.js";
+import type { AccessService } from "../auth/access-service.js";
+import type { GovernanceService } from "../auth/governance.js";
+import type { AuthCtx, Identity } from "../auth/identity.js";
 import { StrongroomError } from "../errors/registry.js";
+import type { CryptoService } from "../keys/crypto-service.js";
+import type { TransferService } from "../keys/export-import.js";
+import type { KeyReports } from "../keys/key-report.js";
+import type { KeyService } from "../keys/key-service.js";
+import type { UsageTracker } from "../keys/usage-tracker.js";
+import type { KmipEncoding, KmipReply } from "../kmip/handle-kmip.js";
+import type { CertificateService } from "../pki/cert-service.js";
+import type { OperatorService } from "../sys/operator-service.js";
+import type { SysService } from "../sys/sys-service.js";
 import type { JsonSchema, Schema } from "./schema.js";
 
+/** KMIP's one entry point, bound by the composition root to the services and limits it runs with (POST /kmip). */
+export type KmipEndpoint = (auth: AuthCtx, bytes: Buffer, encoding: KmipEncoding) => Promise<KmipReply>;
+
+/**
+ * The services REST handlers call — and nothing else: no store, no audit log, no barrier, no configuration. Each
+ * service authorizes, acts and records its audit event itself (docs/architecture.md, "One service API").
+ */
+export interface RouteServices {
+  keys: KeyService;
+  crypto: CryptoService;
+  transfer: TransferService;
+  certs: CertificateService;
+  usage: Pick<UsageTracker, "usage">;
+  reports: KeyReports;
+  governance: GovernanceService;
+  sys: SysService;
+  operator: OperatorService;
+  auditQuery: AuditService;
+  kmip: KmipEndpoint;
+}
+
+/** What the HTTPS listener itself uses besides the routes' services: identity lookup and the audit of refusals. */
+export interface HttpServices extends RouteServices {
+  access: AccessService;
+}
+
 export interface RequestContext {
-  app: App;
+  services: RouteServices;
   requestId: string;
   /** The authenticated caller (routes with auth "none" get null). */
   identity: Identity | null;

@@ -2,26 +2,31 @@
 
 import { randomUUID } from "node:crypto";
 import { createServer, type Server, type TLSSocket } from "node:tls";
-import type { App } from "../app.js";
-import { type AuthCtx, identify, peerActor, peerOf } from "../auth/identity.js";
+import type { AccessService } from "../auth/access-service.js";
+import { type AuthCtx, peerActor, peerOf } from "../auth/identity.js";
+import type { Allowlist } from "../config/config.js";
 import { isStrongroomError } from "../errors/registry.js";
 import type { Logger } from "../logger.js";
 import { enforceAllowlist, requireAllowedRole } from "../transport/allowlist.js";
 import type { ConnectionGuard, InputBudget } from "../transport/connection-guard.js";
 import { auditHandshakeFailures, mutualTlsOptions } from "../transport/tls.js";
 import { FrameError, FrameReader } from "./codec/frame-reader.js";
-import { handleKmipReply, type KmipLimits } from "./handle-kmip.js";
+import type { KmipReply } from "./handle-kmip.js";
 
 /** Requests read ahead on one connection before reading pauses. */
 const MAX_QUEUED_FRAMES = 64;
 
 export interface KmipListenerOptions {
-  app: App;
+  /** Identity lookup and the audit of refusals: the listener never touches the store or the audit log itself. */
+  access: AccessService;
+  /** KMIP's one entry point for a TTLV request, bound by the composition root to its services and limits. */
+  kmip: (auth: AuthCtx, frame: Buffer) => Promise<KmipReply>;
+  /** allowlists.kmip */
+  allowlist: Allowlist | undefined;
   log: Logger;
   tls: { ca: string; cert: string; key: string };
   maxFrameBytes?: number;
   idleTimeoutMs?: number;
-  limits?: KmipLimits;
   /** Connection counts and the handshake, first-request and frame deadlines (shared with the HTTPS listener). */
   guard: ConnectionGuard;
   /** The budget for partial frames across all KMIP connections. */
@@ -29,14 +34,14 @@ export interface KmipListenerOptions {
 }
 
 export function createKmipListener(o: KmipListenerOptions): Server {
-  const { app, log } = o;
+  const { access, log } = o;
   // A KMIP client must present a certificate from this server's CA: no anonymous access at all.
   const { guard } = o;
   const server = createServer({ ...mutualTlsOptions(o.tls, true), handshakeTimeout: guard.limits.handshakeTimeoutMs });
 
-  auditHandshakeFailures(server, app, log, guard.refusals, "kmip", "kmip: ");
+  auditHandshakeFailures(server, access, log, guard.refusals, "kmip", "kmip: ");
   guard.install(server, "kmip"); // prepended before the allowlist's check, so it runs after it
-  const allow = enforceAllowlist(server, app, log, "kmip");
+  const allow = enforceAllowlist(server, access, log, "kmip", o.allowlist);
 
   server.on("secureConnection", (socket: TLSSocket) => {
     socket.disableRenegotiation(); // TLS 1.2 renegotiation could swap the certificate peerOf remembers
@@ -83,13 +88,12 @@ export function createKmipListener(o: KmipListenerOptions): Server {
       try {
         if (!peer) throw new Error("no peer certificate");
         // Checked on every request: a revoked certificate is refused on its next request.
-        auth = { actor: await identify(app.store, peer, address, app.clock()), requestId: randomUUID() };
+        auth = { actor: await access.identify(peer, address), requestId: randomUUID() };
       } catch (e) {
-        await app.audit
-          .record({
+        await access
+          .recordRefusal({
             actor: peerActor(peer, address),
             action: "tls.handshake",
-            outcome: "denied",
             reason: `kmip: ${isStrongroomError(e) ? e.code : "unauthenticated"}`,
           })
           .catch(() => undefined);
@@ -99,13 +103,13 @@ export function createKmipListener(o: KmipListenerOptions): Server {
       }
       try {
         // The role's allowlist, like revocation, on every request; a refused role is never served on this connection.
-        await requireAllowedRole(app, allow, auth.actor, auth.requestId);
+        await requireAllowedRole(access, allow, auth.actor, auth.requestId);
       } catch {
         socket.destroy();
         closed = true;
         return;
       }
-      const reply = await handleKmipReply(app, auth, frame, "ttlv", o.limits);
+      const reply = await o.kmip(auth, frame);
       if (closed) return reply.release();
       // The reply stays in the response budget until the socket has taken it, and the next request on this
       // connection waits for that: a client that does not read cannot pile up replies in memory.
@@ -164,8 +168,8 @@ export function createKmipListener(o: KmipListenerOptions): Server {
         // connection is closed (nothing after the fault can be trusted to be framed correctly).
         if (e instanceof FrameError) enqueue(e.frames);
         log.warn("kmip frame refused", { address, reason: (e as Error).message.slice(0, 200) });
-        void app.audit
-          .record({
+        void access
+          .recordRefusal({
             actor: peerActor(peer, address),
             action: "kmip.message",
             outcome: "error",

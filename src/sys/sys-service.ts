@@ -12,6 +12,24 @@ export class SysService {
     this.startedAt = deps.clock();
   }
 
+  /** Whether the barrier is sealed (listeners then serve only the routes marked to answer while sealed). */
+  get sealed(): boolean {
+    return this.deps.barrier.sealed;
+  }
+
+  /** Liveness for `GET /v1/sys/health`: needs no identity and is not audited (monitors poll it). */
+  health(): { status: "ok"; sealed: boolean; version: string; node: string } {
+    return { status: "ok", sealed: this.deps.barrier.status().sealed, version: this.deps.version, node: this.deps.node };
+  }
+
+  /** Hands out a description of the API (`GET /v1/openapi.json`, built by the transport) to signed-in roles, audited. */
+  describeApi<T>(ctx: AuthCtx, doc: T): Promise<T> {
+    return audited(this.deps.audit, ctx, "sys.openapi", {}, async () => {
+      requireRole(ctx.actor, SIGNED_IN_ROLES, "read the API description");
+      return doc;
+    });
+  }
+
   async unseal(ctx: AuthCtx, req: { share?: string; passphrase?: string }): Promise<UnsealStatus> {
     return audited(this.deps.audit, ctx, "sys.unseal", {}, async (op) => {
       requireRole(ctx.actor, SIGNED_IN_ROLES, "submit unseal shares");

@@ -2,7 +2,7 @@
 // TCP connection arrives, before TLS), the first-request deadline, and a rate-limited audit of refusals and timeouts.
 import { readFileSync } from "node:fs";
 import type { Server, Socket } from "node:net";
-import type { App } from "../app.js";
+import type { AccessService } from "../auth/access-service.js";
 import { anonymous } from "../auth/identity.js";
 import type { ConnectionLimits } from "../config/config.js";
 import type { Logger } from "../logger.js";
@@ -27,7 +27,7 @@ export class RefusalAudit {
   #overflow = 0;
 
   constructor(
-    private readonly app: App,
+    private readonly access: Pick<AccessService, "recordRefusal">,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {}
@@ -76,8 +76,8 @@ export class RefusalAudit {
 
   #write(address: string | null, action: string, reason: string, detail?: Record<string, unknown>): void {
     this.log.warn(action, { address, reason });
-    void this.app.audit
-      .record({ actor: anonymous(address), action, outcome: "denied", reason, detail })
+    void this.access
+      .recordRefusal({ actor: anonymous(address), action, reason, detail })
       .catch((e) => this.log.error("audit write failed", { error: String(e) }));
   }
 }
@@ -90,11 +90,11 @@ export class ConnectionGuard {
   readonly #firstRequest = new WeakMap<Socket, NodeJS.Timeout>();
 
   constructor(
-    app: App,
+    access: Pick<AccessService, "recordRefusal">,
     log: Logger,
     readonly limits: ConnectionLimits,
   ) {
-    this.refusals = new RefusalAudit(app, log);
+    this.refusals = new RefusalAudit(access, log);
   }
 
   /** Connections open now (both listeners). */

@@ -1,7 +1,7 @@
 // TLS settings and handshake auditing shared by the HTTPS and KMIP listeners.
 import type { TLSSocket, Server as TlsServer } from "node:tls";
-import type { App } from "../app.js";
 import type { Actor } from "../audit/audit-log.js";
+import type { AccessService } from "../auth/access-service.js";
 import { peerActor } from "../auth/identity.js";
 import type { Logger } from "../logger.js";
 import { type ListenerName, refusedByAllowlist } from "./allowlist.js";
@@ -19,9 +19,9 @@ export function mutualTlsOptions(files: TlsFiles, rejectUnauthorized: boolean) {
 }
 
 /** Records a refused TLS handshake or connection ("tls.handshake", outcome denied). */
-export function auditRefusal(app: App, log: Logger, actor: Actor, reason: string): Promise<void> {
-  return app.audit
-    .record({ actor, action: "tls.handshake", outcome: "denied", reason })
+export function auditRefusal(access: Pick<AccessService, "recordRefusal">, log: Logger, actor: Actor, reason: string): Promise<void> {
+  return access
+    .recordRefusal({ actor, action: "tls.handshake", reason })
     .catch((e) => log.error("audit write failed", { error: String(e) }));
 }
 
@@ -32,7 +32,7 @@ export function auditRefusal(app: App, log: Logger, actor: Actor, reason: string
  */
 export function auditHandshakeFailures(
   server: TlsServer,
-  app: App,
+  access: Pick<AccessService, "recordRefusal">,
   log: Logger,
   refusals: RefusalAudit,
   listener: ListenerName,
@@ -46,6 +46,6 @@ export function auditHandshakeFailures(
       refusals.note(listener, address, "tls.handshake", `${prefix}ERR_TLS_HANDSHAKE_TIMEOUT (limits.handshakeTimeoutMs)`);
       return;
     }
-    void auditRefusal(app, log, peerActor(null, address), `${prefix}${err.code ?? "handshake failed"}`);
+    void auditRefusal(access, log, peerActor(null, address), `${prefix}${err.code ?? "handshake failed"}`);
   });
 }

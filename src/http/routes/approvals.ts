@@ -1,6 +1,4 @@
 // REST resource /v1/approvals and /v1/sys/governance: dual control — pending requests, approve/deny, authorization windows, settings.
-import { audited } from "../../audit/operation.js";
-import { requireRole, SIGNED_IN_ROLES } from "../../auth/policy.js";
 import { route } from "../route.js";
 import { bool, enumOf, int, obj, opt, str } from "../schema.js";
 import { authCtx } from "./common.js";
@@ -18,7 +16,7 @@ export const approvalRoutes = [
     query: { status: opt(enumOf(["pending", "executed", "failed", "denied", "expired"] as const)) },
     async handler(ctx) {
       const status = (ctx.query.get("status") as "pending") ?? undefined;
-      return { body: { approvals: await ctx.app.governance.list(authCtx(ctx), status) } };
+      return { body: { approvals: await ctx.services.governance.list(authCtx(ctx), status) } };
     },
   }),
   route({
@@ -33,7 +31,7 @@ export const approvalRoutes = [
       obj({ digest: opt(str({ min: 1, max: 80, pattern: /^sha256:[0-9a-f]{64}$/, description: "digest of the reviewed request" })) }),
     ),
     async handler(ctx, b) {
-      return { body: await ctx.app.governance.approve(authCtx(ctx), approvalId(ctx.params.id), b?.digest) };
+      return { body: await ctx.services.governance.approve(authCtx(ctx), approvalId(ctx.params.id), b?.digest) };
     },
   }),
   route({
@@ -44,7 +42,7 @@ export const approvalRoutes = [
     action: "approval.deny",
     body: opt(obj({})),
     async handler(ctx) {
-      return { body: await ctx.app.governance.deny(authCtx(ctx), approvalId(ctx.params.id)) };
+      return { body: await ctx.services.governance.deny(authCtx(ctx), approvalId(ctx.params.id)) };
     },
   }),
   route({
@@ -55,7 +53,7 @@ export const approvalRoutes = [
     action: "approval.window",
     body: obj({ minutes: int({ min: 1, max: 1440 }) }),
     async handler(ctx, b) {
-      return { status: 201, body: await ctx.app.governance.openWindow(authCtx(ctx), b.minutes) };
+      return { status: 201, body: await ctx.services.governance.openWindow(authCtx(ctx), b.minutes) };
     },
   }),
   route({
@@ -65,9 +63,7 @@ export const approvalRoutes = [
     auth: "cert",
     action: "governance.read",
     async handler(ctx) {
-      const c = authCtx(ctx);
-      await audited(ctx.app.audit, c, "governance.read", {}, async () => requireRole(c.actor, SIGNED_IN_ROLES, "read governance settings"));
-      return { body: ctx.app.governance.current() };
+      return { body: await ctx.services.governance.read(authCtx(ctx)) };
     },
   }),
   route({
@@ -83,7 +79,7 @@ export const approvalRoutes = [
       pciMode: opt(bool()),
     }),
     async handler(ctx, b) {
-      return { body: await ctx.app.governance.change(authCtx(ctx), b) };
+      return { body: await ctx.services.governance.change(authCtx(ctx), b) };
     },
   }),
 ];

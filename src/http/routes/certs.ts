@@ -22,7 +22,7 @@ export const certRoutes = [
       newPrincipal: opt(bool("the holder is a person of their own toward dual-control quorums (default: counts as the requesting admin)")),
     }),
     async handler(ctx, b) {
-      return { status: 201, body: toJson(await ctx.app.certs.issue(authCtx(ctx), b)) };
+      return { status: 201, body: toJson(await ctx.services.certs.issue(authCtx(ctx), b)) };
     },
   }),
   route({
@@ -40,7 +40,7 @@ export const certRoutes = [
     async handler(ctx) {
       const q = ctx.query;
       return {
-        body: await ctx.app.certs.list(authCtx(ctx), {
+        body: await ctx.services.certs.list(authCtx(ctx), {
           status: (q.get("status") as "valid" | "revoked") ?? undefined,
           cn: q.get("cn") ?? undefined,
           cursor: q.get("cursor") ?? undefined,
@@ -57,7 +57,7 @@ export const certRoutes = [
     action: "cert.revoke",
     async handler(ctx) {
       const serial = str({ min: 1, max: 64, pattern: /^[0-9A-Fa-f:]+$/ }).parse(ctx.params.serial, "serial");
-      return { body: await ctx.app.certs.revoke(authCtx(ctx), serial) };
+      return { body: await ctx.services.certs.revoke(authCtx(ctx), serial) };
     },
   }),
 ];

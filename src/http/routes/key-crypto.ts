@@ -60,7 +60,8 @@ function cryptoRoute<O extends BatchOp>(op: O) {
     async handler(ctx: RequestContext, b: { single: never } | { batch: never[] }) {
       const c = authCtx(ctx);
       const name = pathName(ctx);
-      const result = "batch" in b ? await ctx.app.crypto.batch(c, name, op, b.batch) : await ctx.app.crypto.run(c, name, op, b.single);
+      const result =
+        "batch" in b ? await ctx.services.crypto.batch(c, name, op, b.batch) : await ctx.services.crypto.run(c, name, op, b.single);
       const body = "batch" in b ? { batch: toJson(result) } : toJson(result);
       zeroBuffers(result); // plaintext and MACs are not kept past serialization
       return { body };
@@ -78,7 +79,7 @@ export const keyCryptoRoutes = [
     query: { version: opt(queryInt({ min: 1, max: 2 ** 31 - 1 })) },
     async handler(ctx) {
       const v = ctx.query.get("version");
-      const m = await ctx.app.crypto.material(authCtx(ctx), pathName(ctx), v ? Number(v) : undefined);
+      const m = await ctx.services.crypto.material(authCtx(ctx), pathName(ctx), v ? Number(v) : undefined);
       const body = toJson(m);
       m.material.fill(0);
       return { body };
@@ -98,7 +99,7 @@ export const keyCryptoRoutes = [
     }),
     async handler(ctx, b) {
       if (b.bits !== undefined && b.bits !== 128 && b.bits !== 256) fail("validation", { detail: "bits: must be 128 or 256" });
-      const r = await ctx.app.crypto.datakey(authCtx(ctx), pathName(ctx), { ...b, bits: b.bits as 128 | 256 | undefined });
+      const r = await ctx.services.crypto.datakey(authCtx(ctx), pathName(ctx), { ...b, bits: b.bits as 128 | 256 | undefined });
       const body = toJson(r);
       r.plaintext?.fill(0);
       return { body };

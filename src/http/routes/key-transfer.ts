@@ -46,7 +46,7 @@ export const keyTransferRoutes = [
     auth: "cert",
     action: "sys.wrapping-key",
     async handler(ctx) {
-      return { body: await ctx.app.transfer.wrappingKey(authCtx(ctx)) };
+      return { body: await ctx.services.transfer.wrappingKey(authCtx(ctx)) };
     },
   }),
   route({
@@ -62,7 +62,7 @@ export const keyTransferRoutes = [
       scheme: opt(enumOf(WRAP_SCHEMES, "rsa-aes-kwp for RSA wrapping keys, aes-kwp for AES (default: by wrapping key)")),
     }),
     async handler(ctx, b) {
-      return { body: await ctx.app.transfer.exportKey(authCtx(ctx), { name: pathName(ctx), ...b }) };
+      return { body: await ctx.services.transfer.exportKey(authCtx(ctx), { name: pathName(ctx), ...b }) };
     },
   }),
   route({
@@ -86,7 +86,7 @@ export const keyTransferRoutes = [
       exportable: opt(bool("whether material may be retrieved or exported (default true)")),
     }),
     async handler(ctx, b) {
-      const key = await ctx.app.transfer.importKey(authCtx(ctx), b);
+      const key = await ctx.services.transfer.importKey(authCtx(ctx), b);
       return { status: b.version === "new-version" ? 200 : 201, body: key };
     },
   }),

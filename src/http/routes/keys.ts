@@ -50,7 +50,7 @@ export const keyRoutes = [
     }),
     response: keySchema,
     async handler(ctx, b) {
-      const key = await ctx.app.keys.create(authCtx(ctx), { ...b, rotation: checkRotation(b.rotation) });
+      const key = await ctx.services.keys.create(authCtx(ctx), { ...b, rotation: checkRotation(b.rotation) });
       return { status: 201, body: key };
     },
   }),
@@ -69,7 +69,7 @@ export const keyRoutes = [
     },
     async handler(ctx) {
       const q = ctx.query;
-      const body = await ctx.app.keys.list(authCtx(ctx), {
+      const body = await ctx.services.keys.list(authCtx(ctx), {
         prefix: q.get("prefix") ?? undefined,
         state: (q.get("state") as (typeof STATES)[number]) ?? undefined,
         type: (q.get("type") as (typeof KEY_TYPES)[number]) ?? undefined,
@@ -87,7 +87,7 @@ export const keyRoutes = [
     action: "key.read",
     response: keySchema,
     async handler(ctx) {
-      return { body: await ctx.app.keys.get(authCtx(ctx), pathName(ctx)) };
+      return { body: await ctx.services.keys.get(authCtx(ctx), pathName(ctx)) };
     },
   }),
   route({
@@ -101,7 +101,7 @@ export const keyRoutes = [
     async handler(ctx, b) {
       if (Object.keys(b).length === 0)
         fail("validation", { detail: "body: give at least one of rotation, policy, description, exportable" });
-      return { body: await ctx.app.keys.update(authCtx(ctx), pathName(ctx), { ...b, rotation: checkRotation(b.rotation) }) };
+      return { body: await ctx.services.keys.update(authCtx(ctx), pathName(ctx), { ...b, rotation: checkRotation(b.rotation) }) };
     },
   }),
   route({
@@ -113,7 +113,7 @@ export const keyRoutes = [
     body: opt(obj({})),
     response: keySchema,
     async handler(ctx) {
-      return { body: await ctx.app.keys.rotate(authCtx(ctx), pathName(ctx)) };
+      return { body: await ctx.services.keys.rotate(authCtx(ctx), pathName(ctx)) };
     },
   }),
   route({
@@ -125,7 +125,7 @@ export const keyRoutes = [
     body: obj({ reason: enumOf(REVOCATION_REASONS), version: opt(int({ min: 1, max: 2 ** 31 - 1 })), message: opt(str({ max: 512 })) }),
     response: keySchema,
     async handler(ctx, b) {
-      return { body: await ctx.app.keys.revoke(authCtx(ctx), pathName(ctx), b) };
+      return { body: await ctx.services.keys.revoke(authCtx(ctx), pathName(ctx), b) };
     },
   }),
   route({
@@ -137,7 +137,7 @@ export const keyRoutes = [
     body: opt(obj({ pendingDays: opt(int({ min: 1, max: 365, description: "waiting period in days (default 30)" })) })),
     response: keySchema,
     async handler(ctx, b) {
-      return { body: await ctx.app.keys.scheduleDeletion(authCtx(ctx), pathName(ctx), b?.pendingDays ?? 30) };
+      return { body: await ctx.services.keys.scheduleDeletion(authCtx(ctx), pathName(ctx), b?.pendingDays ?? 30) };
     },
   }),
   route({
@@ -149,7 +149,7 @@ export const keyRoutes = [
     body: opt(obj({})),
     response: keySchema,
     async handler(ctx) {
-      return { body: await ctx.app.keys.cancelDeletion(authCtx(ctx), pathName(ctx)) };
+      return { body: await ctx.services.keys.cancelDeletion(authCtx(ctx), pathName(ctx)) };
     },
   }),
 ];

@@ -1,5 +1,5 @@
 // POST /kmip: KMIP over HTTPS (TTLV, KMIP JSON or KMIP XML by content type), answered in the same encoding.
-import { handleKmipReply, type KmipEncoding } from "../../kmip/handle-kmip.js";
+import type { KmipEncoding } from "../../kmip/handle-kmip.js";
 import { route } from "../route.js";
 import { authCtx } from "./common.js";
 
@@ -22,9 +22,7 @@ export const kmipRoutes = [
     rawBody: { contentTypes: Object.keys(ENCODINGS) },
     async handler(ctx, b: unknown) {
       const { contentType, bytes } = b as { contentType: string; bytes: Buffer };
-      const l = ctx.app.config.limits;
-      const limits = { maxBatchItems: l.kmipMaxBatchItems, maxDepth: 32, maxResponseBytes: l.maxResponseBytes };
-      const out = await handleKmipReply(ctx.app, authCtx(ctx), bytes, ENCODINGS[contentType], limits);
+      const out = await ctx.services.kmip(authCtx(ctx), bytes, ENCODINGS[contentType]);
       return { body: null, raw: { bytes: out.bytes, contentType, sent: out.release } };
     },
   }),

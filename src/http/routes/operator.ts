@@ -18,7 +18,7 @@ export const operatorRoutes = [
       threshold: int({ min: 1, max: 255, description: "new shares needed to unseal" }),
     }),
     async handler(ctx, b) {
-      return { body: await ctx.app.operator.rekeyInit(authCtx(ctx), b) };
+      return { body: await ctx.services.operator.rekeyInit(authCtx(ctx), b) };
     },
   }),
   route({
@@ -28,7 +28,7 @@ export const operatorRoutes = [
     auth: "cert",
     action: "sys.rekey.status",
     async handler(ctx) {
-      return { body: await ctx.app.operator.rekeyStatus(authCtx(ctx)) };
+      return { body: await ctx.services.operator.rekeyStatus(authCtx(ctx)) };
     },
   }),
   route({
@@ -39,7 +39,7 @@ export const operatorRoutes = [
     action: "sys.rekey.update",
     body: obj({ nonce: str({ min: 1, max: 64, description: "the rekey's nonce" }), share }),
     async handler(ctx, b) {
-      return { body: await ctx.app.operator.rekeyUpdate(authCtx(ctx), b) };
+      return { body: await ctx.services.operator.rekeyUpdate(authCtx(ctx), b) };
     },
   }),
   route({
@@ -49,7 +49,7 @@ export const operatorRoutes = [
     auth: "cert",
     action: "sys.rekey.cancel",
     async handler(ctx) {
-      return { body: await ctx.app.operator.rekeyCancel(authCtx(ctx)) };
+      return { body: await ctx.services.operator.rekeyCancel(authCtx(ctx)) };
     },
   }),
   route({
@@ -70,7 +70,7 @@ export const operatorRoutes = [
       }),
     ),
     async handler(ctx, b) {
-      return { body: await ctx.app.operator.rotateMaster(authCtx(ctx), b ?? {}) };
+      return { body: await ctx.services.operator.rotateMaster(authCtx(ctx), b ?? {}) };
     },
   }),
   route({
@@ -80,7 +80,7 @@ export const operatorRoutes = [
     auth: "cert",
     action: "sys.rotate-kek",
     async handler(ctx) {
-      return { status: 202, body: await ctx.app.operator.rotateKek(authCtx(ctx)) };
+      return { status: 202, body: await ctx.services.operator.rotateKek(authCtx(ctx)) };
     },
   }),
   route({
@@ -90,7 +90,7 @@ export const operatorRoutes = [
     auth: "cert",
     action: "sys.rotate-kek.status",
     async handler(ctx) {
-      return { body: await ctx.app.operator.rotateKekStatus(authCtx(ctx)) };
+      return { body: await ctx.services.operator.rotateKekStatus(authCtx(ctx)) };
     },
   }),
   route({
@@ -100,7 +100,7 @@ export const operatorRoutes = [
     auth: "cert",
     action: "sys.seal",
     async handler(ctx) {
-      return { body: await ctx.app.operator.seal(authCtx(ctx)) };
+      return { body: await ctx.services.operator.seal(authCtx(ctx)) };
     },
   }),
 ];

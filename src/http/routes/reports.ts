@@ -13,7 +13,7 @@ export const reportRoutes = [
     auth: "cert",
     action: "key.usage",
     async handler(ctx) {
-      return { body: await ctx.app.usage.usage(authCtx(ctx), pathName(ctx)) };
+      return { body: await ctx.services.usage.usage(authCtx(ctx), pathName(ctx)) };
     },
   }),
   route({
@@ -31,7 +31,7 @@ export const reportRoutes = [
     async handler(ctx) {
       const q = ctx.query;
       return {
-        body: await ctx.app.reports.keys(authCtx(ctx), { staleDays: num(q, "staleDays"), top: num(q, "top"), limit: num(q, "limit") }),
+        body: await ctx.services.reports.keys(authCtx(ctx), { staleDays: num(q, "staleDays"), top: num(q, "top"), limit: num(q, "limit") }),
       };
     },
   }),

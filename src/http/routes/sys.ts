@@ -12,8 +12,7 @@ export const sysRoutes = [
     whileSealed: true,
     action: "sys.health",
     async handler(ctx) {
-      const s = ctx.app.barrier.status();
-      return { body: { status: "ok", sealed: s.sealed, version: ctx.app.version, node: ctx.app.config.node } };
+      return { body: ctx.services.sys.health() };
     },
   }),
   route({
@@ -23,7 +22,7 @@ export const sysRoutes = [
     auth: "cert",
     action: "sys.status",
     async handler(ctx) {
-      return { body: await ctx.app.sys.status(authCtx(ctx)) };
+      return { body: await ctx.services.sys.status(authCtx(ctx)) };
     },
   }),
   route({
@@ -35,7 +34,7 @@ export const sysRoutes = [
     action: "sys.unseal",
     body: obj({ share: opt(str({ min: 1, max: 600 })), passphrase: opt(str({ min: 1, max: 1024 })) }),
     async handler(ctx, b) {
-      return { body: await ctx.app.sys.unseal(authCtx(ctx), b) };
+      return { body: await ctx.services.sys.unseal(authCtx(ctx), b) };
     },
   }),
 ];
