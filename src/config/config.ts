@@ -6,7 +6,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import YAML from "yaml";
 import type { DefaultPolicy } from "../auth/policy.js";
 import { isValidTimeZone } from "../keys/rollover.js";
-import type { SealConfig } from "../seal/barrier.js";
+import { SEAL_TYPES, type SealConfig } from "../seal/barrier.js";
 import { validateAllowlists } from "../transport/allowlist.js";
 import { ConfigError } from "./config-error.js";
 
@@ -155,8 +155,6 @@ export type ConfigField = (
 ) & {
   /** Only for this seal type (the key is unknown for the others). */
   when?: { key: "seal.type"; is: string };
-  /** May be absent (no default, not required). */
-  optional?: true;
 };
 
 const HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
@@ -194,7 +192,7 @@ export const CONFIG_FIELDS: Record<string, ConfigField> = {
   "tls.ca": { type: "path", exists: "file" },
   "tls.cert": { type: "path", exists: "file" },
   "tls.key": { type: "path", exists: "file" },
-  "seal.type": { type: "string", maxLength: 16, enum: ["shamir", "passphrase", "file", "pkcs11"] },
+  "seal.type": { type: "string", maxLength: 16, enum: SEAL_TYPES },
   "seal.shares": { type: "integer", min: 1, max: 255, when: { key: "seal.type", is: "shamir" } },
   "seal.threshold": { type: "integer", min: 1, max: "seal.shares", when: { key: "seal.type", is: "shamir" } },
   "seal.setId": {
@@ -346,7 +344,7 @@ export function configReference(): { key: string; type: string; default: string;
       if (key === "policy.default") type = "enum or mapping";
     }
     const d = f.default;
-    const dflt = d === undefined ? (f.optional ? "none" : "required") : typeof d === "object" ? "none" : String(d);
+    const dflt = d === undefined ? "required" : typeof d === "object" ? "none" : String(d);
     return { key, type: `${type}${when}`, default: dflt, range };
   });
 }
@@ -425,8 +423,7 @@ function checkUnknownKeys(raw: Mapping, fail: (key: string, msg: string) => neve
       if (key in CONFIG_FIELDS) {
         // A key of another seal type: unknown for this one (an invalid seal.type is reported by its own check).
         const sealType = getPath(raw, "seal.type");
-        const types = (CONFIG_FIELDS["seal.type"] as { enum: readonly string[] }).enum;
-        if (typeof sealType !== "string" || !types.includes(sealType)) continue;
+        if (typeof sealType !== "string" || !(SEAL_TYPES as readonly string[]).includes(sealType)) continue;
         fail(key, `unknown key '${key}' for seal.type ${sealType}`);
       }
       fail(key, `unknown key '${shown(key)}'${guess ? ` (did you mean '${prefix ? `${prefix}.` : ""}${guess}'?)` : ""}`);
@@ -458,7 +455,7 @@ export function loadConfig(dir: string): Config {
     const v = getPath(raw, key);
     if (v === undefined || v === null) {
       if (f.default !== undefined) setPath(values, key, structuredClone(f.default));
-      else if (!f.optional) fail(key, `missing key '${key}'`);
+      else fail(key, `missing key '${key}'`);
       continue;
     }
     const r = checkField(key, f, v, values);
