@@ -39,7 +39,7 @@ export interface CommandSpec {
 }
 
 export const COMMON_OPTIONS: Record<string, OptSpec> = {
-  json: { type: "boolean", help: "print exactly one JSON document on stdout (for scripts)" },
+  json: { type: "boolean", help: 'print exactly one JSON document on stdout (for scripts), {"error":{…}} on failure' },
   help: { type: "boolean", short: "h", help: "show this help" },
 };
 

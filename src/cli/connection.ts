@@ -38,6 +38,8 @@ export interface ProfilesFile {
 }
 
 export const PROFILES_FILE = "profiles.json";
+const PROFILE = { code: "profile_invalid" } as const;
+const SETTINGS = { code: "connection_settings" } as const;
 const DEFAULT_DIR = ".strongroom";
 
 /** The instance directory: --dir, STRONGROOM_DIR, or ./.strongroom when it exists; null otherwise. */
@@ -54,11 +56,14 @@ function loadProfiles(file: string): ProfilesFile {
     raw = JSON.parse(readFileSync(file, "utf8"));
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new CliError(`cannot read profiles file ${file}: ${err.code === "ENOENT" ? "no such file" : err.message}`);
+    throw new CliError(`cannot read profiles file ${file}: ${err.code === "ENOENT" ? "no such file" : err.message}`, PROFILE);
   }
   const p = raw as ProfilesFile;
   if (!p || typeof p !== "object" || typeof p.profiles !== "object" || p.profiles === null) {
-    throw new CliError(`profiles file ${file} is malformed: expected {"default": NAME, "profiles": {NAME: {addr, cert, key, ca}}}`);
+    throw new CliError(
+      `profiles file ${file} is malformed: expected {"default": NAME, "profiles": {NAME: {addr, cert, key, ca}}}`,
+      PROFILE,
+    );
   }
   return p;
 }
@@ -88,19 +93,20 @@ function selectProfile(
   const explicit = flags.profile ?? env.STRONGROOM_PROFILE;
   const dir = instanceDir(flags, env, cwd);
   if (!dir) {
-    if (explicit) throw new CliError(`profile '${explicit}' requested but no instance directory: use --dir DIR or set STRONGROOM_DIR`);
+    if (explicit)
+      throw new CliError(`profile '${explicit}' requested but no instance directory: use --dir DIR or set STRONGROOM_DIR`, PROFILE);
     return null;
   }
   const file = join(dir, PROFILES_FILE);
   if (!existsSync(file)) {
-    if (explicit || flags.dir || env.STRONGROOM_DIR) throw new CliError(`no profiles file at ${file} (strongroom init writes it)`);
+    if (explicit || flags.dir || env.STRONGROOM_DIR) throw new CliError(`no profiles file at ${file} (strongroom init writes it)`, PROFILE);
     return null;
   }
   const pf = loadProfiles(file);
   const name = explicit ?? pf.default;
-  if (!name) throw new CliError(`profiles file ${file} has no default profile: use --profile NAME or set STRONGROOM_PROFILE`);
+  if (!name) throw new CliError(`profiles file ${file} has no default profile: use --profile NAME or set STRONGROOM_PROFILE`, PROFILE);
   const profile = pf.profiles[name];
-  if (!profile) throw new CliError(`no profile '${name}' in ${file} (have: ${Object.keys(pf.profiles).join(", ") || "none"})`);
+  if (!profile) throw new CliError(`no profile '${name}' in ${file} (have: ${Object.keys(pf.profiles).join(", ") || "none"})`, PROFILE);
   return {
     name,
     dir,
@@ -119,7 +125,7 @@ function readPem(file: string, what: string): string {
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = err.code === "ENOENT" ? "no such file" : err.code === "EACCES" ? "permission denied" : err.message;
-    throw new CliError(`cannot read ${what} ${file}: ${why}`);
+    throw new CliError(`cannot read ${what} ${file}: ${why}`, SETTINGS);
   }
 }
 
@@ -146,7 +152,7 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
       const hint = selected
         ? ` (profile '${selected.name}' has no ${k})`
         : ", or use a profile (--dir DIR / STRONGROOM_DIR with profiles.json from init)";
-      throw new CliError(`${MISSING[k]}${hint}`);
+      throw new CliError(`${MISSING[k]}${hint}`, SETTINGS);
     }
     return v;
   };
@@ -155,9 +161,9 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
   try {
     url = new URL(addr);
   } catch {
-    throw new CliError(`server address '${addr}' is not a URL (expected https://host:port)`);
+    throw new CliError(`server address '${addr}' is not a URL (expected https://host:port)`, SETTINGS);
   }
-  if (url.protocol !== "https:") throw new CliError(`server address '${addr}' must use https://`);
+  if (url.protocol !== "https:") throw new CliError(`server address '${addr}' must use https://`, SETTINGS);
   const certFile = resolve(cwd, pick("cert"));
   const keyFile = resolve(cwd, pick("key"));
   const caFile = resolve(cwd, pick("ca"));

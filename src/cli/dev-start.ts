@@ -1,6 +1,7 @@
 // `npm start`: creates (once) and runs a development instance in ./.strongroom, then prints where everything is and a working curl example.
 import { existsSync, readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
+import type { DefaultPolicy } from "../auth/policy.js";
 import { CONFIG_FILE } from "../config/config.js";
 import { initInstance } from "../init.js";
 import { createLogger } from "../logger.js";
@@ -39,6 +40,17 @@ function curlExample(addr: string, bundle: string): string {
     `${curl} -d @- ${addr}/v1/keys/${DEMO_KEY}/decrypt`,
     show,
   ].join(" | ");
+}
+
+/** What the instance lets one person do, said at every start: this instance is permissive on purpose. */
+function securityLine(dualControl: boolean, policy: DefaultPolicy): string {
+  const open = policy === "any-authenticated";
+  if (dualControl && !open) return "dual control on, default key policy owner-only";
+  const loose = [
+    ...(dualControl ? [] : ["dual control off (one admin acts alone)"]),
+    ...(open ? ["keys without a policy usable by any client (policy.default: any-authenticated)"] : []),
+  ];
+  return `PERMISSIVE DEVELOPMENT INSTANCE: ${loose.join(", ")} — not for production: strongroom init sets dual control on and owner-only`;
 }
 
 async function main(): Promise<void> {
@@ -103,6 +115,8 @@ async function main(): Promise<void> {
     admin.close();
   }
 
+  const security = securityLine(running.app.governance.current().dualControl, running.app.config.policy.default);
+  if (security.startsWith("PERMISSIVE")) log.warn(security);
   const bundlesDir = join(dir, "bundles");
   const bundles = readdirSync(bundlesDir).sort();
   const out: string[] = [];
@@ -115,9 +129,7 @@ async function main(): Promise<void> {
       profiles: `${rel(join(dir, PROFILES_FILE))} (default profile admin1; select with --profile NAME)`,
       seal: `file (development only): ${rel(join(dir, "seal", "master.key"))}`,
       "demo key": `${DEMO_KEY} (aes-256)`,
-      security: running.app.governance.current().dualControl
-        ? "dual control on"
-        : "DEVELOPMENT: dual control off, keys without a policy open to any client — not for production (use strongroom init)",
+      security,
     }).trimEnd(),
   );
   for (const b of bundles) {

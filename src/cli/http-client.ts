@@ -1,5 +1,9 @@
-// A small mutual-TLS JSON client for the REST API: keep-alive agent, timeouts, API errors as ApiError.
+// A small mutual-TLS JSON client for the REST API: keep-alive agent, timeouts, API errors as ApiError; CLI error codes.
+import type { ClientRequest } from "node:http";
 import { Agent, request } from "node:https";
+import { createSecureContext } from "node:tls";
+import { ConfigError } from "../config/config-error.js";
+import { isStrongroomError } from "../errors/registry.js";
 import type { Connection } from "./connection.js";
 
 /** An error reported by the server as `{"error":{code,message,requestId}}`. */
@@ -15,14 +19,44 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * Codes of the CLI's own failures, as `--json` prints them in `{"error":{code,message}}` (server failures carry the
+ * server's code from src/errors/registry.ts). Stable: scripts branch on them. Documented in docs/operations.md.
+ */
+export const CLI_ERROR_CODES = {
+  usage: "the command line is wrong: unknown command or option, missing or invalid argument or input",
+  profile_invalid: "the connection profile cannot be used: no instance directory or profiles.json, malformed, no such profile",
+  connection_settings: "a connection setting is missing or unusable: no address, certificate, key or CA; an unreadable PEM file",
+  file_error: "a file named on the command line cannot be read or written",
+  connection_failed: "the server cannot be reached: connection refused or reset, host not found or unreachable",
+  tls_failed: "the TLS handshake failed: server certificate not trusted or not for this host, expired, or the client key is unusable",
+  timeout: "no complete answer within --timeout",
+  bad_response: "the server's answer is not the JSON the API promises",
+  config_invalid: "strongroom.yaml is refused (server, npm start): unknown key, wrong type, out of range, missing file",
+  interrupted: "interrupted at a prompt (exit status 130)",
+  internal: "an unexpected failure of the CLI",
+} as const;
+
+export type CliErrorCode = keyof typeof CLI_ERROR_CODES;
+
 /** An error of the CLI itself (bad usage, unreadable file, unreachable server): one line for the user. */
 export class CliError extends Error {
+  readonly code: CliErrorCode | "approval_required";
+  readonly exitCode: number;
+  readonly requestId: string | undefined;
+  /** A request that waits for dual-control approval (code approval_required, exit status 3). */
+  readonly approval: { id: string; action?: string; expiresAt?: string } | undefined;
   constructor(
     message: string,
-    readonly exitCode = 1,
+    o: { code?: CliErrorCode | "approval_required"; exitCode?: number; requestId?: string; approval?: CliError["approval"] } = {},
   ) {
     super(message);
     this.name = "CliError";
+    // Most local failures are about what was typed; the others say what they are.
+    this.code = o.code ?? "usage";
+    this.exitCode = o.exitCode ?? 1;
+    this.requestId = o.requestId;
+    this.approval = o.approval;
   }
 }
 
@@ -34,6 +68,32 @@ export function errorLine(e: unknown): string {
   else text = String(e);
   return `strongroom: ${text.replace(/\s*\n\s*/g, " ").trim()}`;
 }
+
+/** The `--json` form of a failure: `{"error":{code,message,requestId?}}` (plus `approval` for a pending request). */
+export function errorDocument(e: unknown): { error: Record<string, unknown> } {
+  const message = errorLine(e).replace(/^strongroom: /, "");
+  if (e instanceof ApiError) return { error: { code: e.code, message: e.message, ...(e.requestId ? { requestId: e.requestId } : {}) } };
+  if (e instanceof CliError)
+    return {
+      error: {
+        code: e.code,
+        message,
+        ...(e.requestId ? { requestId: e.requestId } : {}),
+        ...(e.approval ? { approval: e.approval } : {}),
+      },
+    };
+  if (e instanceof ConfigError) return { error: { code: "config_invalid", message } };
+  // A system error on a named file (e.g. writing --out into a missing directory).
+  const sys = e as NodeJS.ErrnoException;
+  if (e instanceof Error && typeof sys.syscall === "string" && typeof sys.path === "string")
+    return { error: { code: "file_error", message } };
+  // A service error raised in this process (server start, init): the registry's code.
+  if (isStrongroomError(e)) return { error: { code: e.code, message } };
+  return { error: { code: "internal", message } };
+}
+
+/** The exit status of a failure: 3 for a pending approval, 130 for an interrupt, 1 otherwise. */
+export const exitStatus = (e: unknown): number => (e instanceof CliError ? e.exitCode : 1);
 
 export type Query = Record<string, string | number | undefined>;
 
@@ -56,14 +116,31 @@ const FRIENDLY: Record<string, string> = {
   CERT_HAS_EXPIRED: "the server certificate has expired",
 };
 
-function describe(e: Error & { code?: string }, addr: string): string {
+/** Certificate verification failures (OpenSSL X509 verify codes node reports as `code`). */
+const TLS_VERIFY =
+  /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(VERIFY_LEAF_SIGNATURE|GET_ISSUER_CERT(_LOCALLY)?|DECRYPT_CERT_SIGNATURE)|CERT_(HAS_EXPIRED|NOT_YET_VALID|REVOKED|UNTRUSTED|REJECTED|SIGNATURE_FAILURE)|INVALID_CA|HOSTNAME_MISMATCH)$/;
+
+/** A transport failure as a CliError: TLS (handshake, trust, unusable client key) or connection. */
+function describe(e: Error & { code?: string }, addr: string): CliError {
   const why = (e.code && FRIENDLY[e.code]) || (e.message === "socket hang up" ? FRIENDLY.ECONNRESET : e.message);
-  return `cannot reach ${addr}: ${why}`;
+  const tls = Boolean(e.code && (TLS_VERIFY.test(e.code) || /^ERR_(TLS|SSL|OSSL)_/.test(e.code)));
+  return new CliError(`cannot reach ${addr}: ${why}`, { code: tls ? "tls_failed" : "connection_failed" });
 }
 
 export function createHttpClient(conn: Connection, o: { timeoutMs?: number } = {}): HttpClient {
   const timeoutMs = o.timeoutMs ?? 10_000;
   const base = new URL(conn.addr);
+  try {
+    // Refuses an unusable certificate, key or CA here, with a code, rather than as a failure inside a request.
+    createSecureContext({ cert: conn.certPem, key: conn.keyPem, ca: conn.caPem });
+  } catch (e) {
+    throw new CliError(
+      `cannot use the client certificate ${conn.certFile}, key ${conn.keyFile} or CA ${conn.caFile}: ${(e as Error).message}`,
+      {
+        code: "tls_failed",
+      },
+    );
+  }
   const agent = new Agent({ keepAlive: true, maxSockets: 4, cert: conn.certPem, key: conn.keyPem, ca: conn.caPem, minVersion: "TLSv1.2" });
 
   function call<T>(method: string, path: string, opts: { body?: unknown; query?: Query } = {}): Promise<T> {
@@ -72,6 +149,7 @@ export function createHttpClient(conn: Connection, o: { timeoutMs?: number } = {
     const payload = opts.body === undefined ? undefined : Buffer.from(JSON.stringify(opts.body));
     return new Promise<T>((resolve, reject) => {
       let settled = false;
+      let timer: NodeJS.Timeout | undefined;
       const finish = (err: Error | null, value?: T) => {
         if (settled) return;
         settled = true;
@@ -79,58 +157,76 @@ export function createHttpClient(conn: Connection, o: { timeoutMs?: number } = {
         if (err) reject(err);
         else resolve(value as T);
       };
-      const req = request(
-        url,
-        {
-          method,
-          agent,
-          headers: {
-            accept: "application/json",
-            ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}),
+      let req: ClientRequest;
+      try {
+        req = request(
+          url,
+          {
+            method,
+            agent,
+            headers: {
+              accept: "application/json",
+              ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}),
+            },
           },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("error", (e) => finish(new CliError(describe(e, conn.addr))));
-          res.on("end", () => {
-            const text = Buffer.concat(chunks).toString("utf8");
-            let parsed: unknown;
-            try {
-              parsed = text.length ? JSON.parse(text) : null;
-            } catch {
-              finish(new CliError(`unexpected response from ${conn.addr} (HTTP ${res.statusCode}, not JSON)`));
-              return;
-            }
-            const status = res.statusCode ?? 0;
-            const approval = (parsed as { approval?: { id?: string; action?: string } } | null)?.approval;
-            if (status === 202 && approval?.id) {
-              // Dual control: the request waits for a second admin; exit status 3 tells scripts so.
-              finish(
-                new CliError(
-                  `pending approval ${approval.id} (${approval.action}): a second admin runs \`strongroom approvals approve ${approval.id}\``,
-                  3,
-                ),
-              );
-              return;
-            }
-            if (status >= 200 && status < 300) {
-              finish(null, parsed as T);
-              return;
-            }
-            const err = (parsed as { error?: { code?: string; message?: string; requestId?: string } } | null)?.error;
-            if (err && typeof err.message === "string")
-              finish(new ApiError(status, String(err.code ?? "unknown"), err.message, String(err.requestId ?? "")));
-            else finish(new CliError(`unexpected response from ${conn.addr} (HTTP ${status})`));
-          });
-        },
-      );
+          (res) => {
+            const header = res.headers["x-request-id"];
+            const requestId = typeof header === "string" && header.length <= 64 ? header : undefined;
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("error", (e) => finish(describe(e, conn.addr)));
+            res.on("end", () => {
+              const text = Buffer.concat(chunks).toString("utf8");
+              let parsed: unknown;
+              try {
+                parsed = text.length ? JSON.parse(text) : null;
+              } catch {
+                finish(
+                  new CliError(`unexpected response from ${conn.addr} (HTTP ${res.statusCode}, not JSON)`, {
+                    code: "bad_response",
+                    requestId,
+                  }),
+                );
+                return;
+              }
+              const status = res.statusCode ?? 0;
+              const approval = (parsed as { approval?: { id?: string; action?: string; expiresAt?: string } } | null)?.approval;
+              if (status === 202 && approval?.id) {
+                // Dual control: the request waits for a second admin; exit status 3 tells scripts so.
+                finish(
+                  new CliError(
+                    `pending approval ${approval.id} (${approval.action}): a second admin runs \`strongroom approvals approve ${approval.id}\``,
+                    {
+                      code: "approval_required",
+                      exitCode: 3,
+                      requestId,
+                      approval: { id: approval.id, action: approval.action, expiresAt: approval.expiresAt },
+                    },
+                  ),
+                );
+                return;
+              }
+              if (status >= 200 && status < 300) {
+                finish(null, parsed as T);
+                return;
+              }
+              const err = (parsed as { error?: { code?: string; message?: string; requestId?: string } } | null)?.error;
+              if (err && typeof err.message === "string")
+                finish(new ApiError(status, String(err.code ?? "unknown"), err.message, String(err.requestId ?? requestId ?? "")));
+              else finish(new CliError(`unexpected response from ${conn.addr} (HTTP ${status})`, { code: "bad_response", requestId }));
+            });
+          },
+        );
+      } catch (e) {
+        finish(describe(e as Error, conn.addr));
+        return;
+      }
       // One deadline for connect, TLS handshake, request and response.
-      const timer = setTimeout(() => {
-        finish(new CliError(`request to ${conn.addr} timed out after ${timeoutMs / 1000} s`));
+      timer = setTimeout(() => {
+        finish(new CliError(`request to ${conn.addr} timed out after ${timeoutMs / 1000} s`, { code: "timeout" }));
         req.destroy();
       }, timeoutMs);
-      req.on("error", (e) => finish(new CliError(describe(e, conn.addr))));
+      req.on("error", (e) => finish(describe(e, conn.addr)));
       req.end(payload);
     });
   }

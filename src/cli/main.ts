@@ -1,7 +1,19 @@
-// Entry point of the `strongroom` command: dispatches subcommands and turns every failure into one stderr line.
+// Entry point of the `strongroom` command: dispatches subcommands and turns every failure into one stderr line (and, with --json, one JSON error object on stdout).
 import { VERSION } from "../version.js";
 import type { CommandSpec, OptSpec } from "./command.js";
-import { CliError, errorLine } from "./http-client.js";
+import { CliError, errorDocument, errorLine, exitStatus } from "./http-client.js";
+
+/**
+ * Whether failures are also reported as `{"error":{…}}` on stdout. Set from the raw arguments first, so that a
+ * command line too broken to parse still answers a script in JSON; the parsed `--json` value replaces it.
+ */
+let jsonErrors = false;
+
+/** `--json` among the arguments before a `--` terminator. */
+const wantsJson = (argv: string[]): boolean => {
+  const end = argv.indexOf("--");
+  return (end < 0 ? argv : argv.slice(0, end)).includes("--json");
+};
 
 function topUsage(commands: CommandSpec[]): string {
   const width = Math.max(...commands.map((c) => c.path.join(" ").length + (c.args ? c.args.length + 1 : 0))) + 2;
@@ -16,7 +28,8 @@ function topUsage(commands: CommandSpec[]): string {
     "Commands:",
     ...lines,
     "",
-    "Every command takes --json (one JSON document on stdout) and --help. Client commands connect with",
+    'Every command takes --json (one JSON document on stdout; a failure is {"error":{code,message,requestId}}',
+    "with a non-zero exit status) and --help. Client commands connect with",
     "--addr/--cert/--key/--ca, STRONGROOM_ADDR/CERT/KEY/CA, or a profile from DIR/profiles.json",
     "(--dir/STRONGROOM_DIR, default ./.strongroom; --profile/STRONGROOM_PROFILE).",
     "",
@@ -71,6 +84,7 @@ function hoistGlobals(
 }
 
 async function main(argvIn: string[]): Promise<number> {
+  jsonErrors = wantsJson(argvIn);
   // Loaded here, not statically, so that even a broken build is reported as one line.
   const { invocation, parse, usage, COMMON_OPTIONS, CONNECTION_OPTIONS } = await import("./command.js");
   const { COMMANDS, GROUPS } = await import("./commands/index.js");
@@ -124,6 +138,7 @@ async function main(argvIn: string[]): Promise<number> {
     process.stdout.write(usage(spec));
     return 0;
   }
+  jsonErrors = parsed.values.json === true;
   const inv = invocation(spec, parsed.values, parsed.positionals);
   try {
     return (await spec.run(inv)) ?? 0;
@@ -132,9 +147,18 @@ async function main(argvIn: string[]): Promise<number> {
   }
 }
 
-function fatal(e: unknown): void {
+/** Reports a failure: one line on stderr for people; with --json also exactly one JSON object on stdout. */
+function report(e: unknown): number {
   process.stderr.write(`${errorLine(e)}\n`);
-  process.exit(e instanceof CliError ? e.exitCode : 1);
+  if (jsonErrors) process.stdout.write(`${JSON.stringify(errorDocument(e), null, 2)}\n`);
+  return exitStatus(e);
+}
+
+function fatal(e: unknown): void {
+  const code = report(e);
+  // Exit once stdout is flushed (it may be a pipe), never later than the deadline.
+  process.stdout.write("", () => process.exit(code));
+  setTimeout(() => process.exit(code), 1000).unref();
 }
 
 process.on("uncaughtException", fatal);
@@ -150,7 +174,4 @@ function finish(code: number): void {
   setTimeout(() => process.exit(code), 1000).unref();
 }
 
-main(process.argv.slice(2)).then(finish, (e) => {
-  process.stderr.write(`${errorLine(e)}\n`);
-  finish(e instanceof CliError ? e.exitCode : 1);
-});
+main(process.argv.slice(2)).then(finish, (e) => finish(report(e)));

@@ -23,7 +23,7 @@ export function promptHidden(prompt: string): Promise<string> {
     const onData = (chunk: string) => {
       for (const ch of chunk) {
         if (ch === "\r" || ch === "\n") return finish(null);
-        if (ch === "\u0003") return finish(new CliError("interrupted", 130));
+        if (ch === "\u0003") return finish(new CliError("interrupted", { code: "interrupted", exitCode: 130 }));
         if (ch === "\u0004") {
           if (value.length === 0) return finish(new CliError("no input"));
           return finish(null);

@@ -1,12 +1,16 @@
 // The instance configuration (DIR/strongroom.yaml): load, validate, resolve paths relative to the instance directory.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { isIP } from "node:net";
 import { hostname } from "node:os";
-import { isAbsolute, join } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import YAML from "yaml";
 import type { DefaultPolicy } from "../auth/policy.js";
 import { isValidTimeZone } from "../keys/rollover.js";
-import type { SealConfig } from "../seal/barrier.js";
+import { SEAL_TYPES, type SealConfig } from "../seal/barrier.js";
 import { validateAllowlists } from "./allowlists.js";
+import { ConfigError } from "./config-error.js";
+
+export { ConfigError } from "./config-error.js";
 
 export interface Config {
   /** Absolute path of the instance directory. */
@@ -45,16 +49,6 @@ export const RESPONSE_LIMIT_DEFAULTS: ResponseLimits = {
   responseMemoryBytes: 64 * 1024 * 1024,
   kmipLocateMaxItems: 1000,
 };
-
-function checkResponseLimits(l: ResponseLimits): void {
-  const int = (v: unknown, lo: number, hi: number) => Number.isInteger(v) && (v as number) >= lo && (v as number) <= hi;
-  check(int(l.maxResponseBytes, 65536, 1024 ** 3), "limits.maxResponseBytes must be an integer from 65536 to 1073741824");
-  check(
-    int(l.responseMemoryBytes, l.maxResponseBytes, 16 * 1024 ** 3),
-    "limits.responseMemoryBytes must be an integer from limits.maxResponseBytes to 17179869184",
-  );
-  check(int(l.kmipLocateMaxItems, 1, 100_000), "limits.kmipLocateMaxItems must be an integer from 1 to 100000");
-}
 
 export interface GovernanceConfig {
   dualControl: boolean;
@@ -130,6 +124,143 @@ export function defaultConfig(dir: string, seal: SealConfig): Config {
   };
 }
 
+// ---- validation: one declarative table of every key ----
+
+/** A bound: a number, or the key path of another (earlier) integer field whose value bounds this one. */
+type Bound = number | string;
+
+/**
+ * One configuration key. The table below is the whole schema: the loader walks it, the unknown-key check is derived
+ * from it, and docs/operations.md's reference table is checked against it (test/config.test.ts). It is meant to map
+ * one to one onto a JSON-schema validator later (integer → Type.Integer({minimum, maximum}), enum → Union of literals,
+ * `when` → a discriminated union on seal.type, `custom` → a schema of its own).
+ */
+export type ConfigField = (
+  | { type: "integer"; min: Bound; max: Bound; default?: number; powerOfTwo?: true }
+  | { type: "boolean"; default?: boolean }
+  | {
+      type: "string";
+      maxLength: number;
+      enum?: readonly string[];
+      /** A format, with what it is in words for errors and docs. */
+      pattern?: { re: RegExp; what: string };
+      /** A further check, with what the value must be in the error message (e.g. "an IANA time zone"). */
+      test?: { ok(v: string): boolean; what: string };
+      default?: string;
+    }
+  /** A path, relative to the instance directory or absolute; `file`: must be an existing file; `parent`: its directory must exist. */
+  | { type: "path"; exists: "file" | "parent"; default?: string }
+  /** A structured value with its own validator, which returns the value or throws an Error naming the bad entry. */
+  | { type: "custom"; describe: string; validate(v: unknown): unknown; default?: unknown }
+) & {
+  /** Only for this seal type (the key is unknown for the others). */
+  when?: { key: "seal.type"; is: string };
+};
+
+const HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$/;
+
+/** `policy.default`: any-authenticated, owner-only, or {users: [CN…], groups: [OU…]}. */
+function validateDefaultPolicy(v: unknown): DefaultPolicy {
+  if (v === "any-authenticated" || v === "owner-only") return v;
+  const bad = () => new Error("policy.default must be any-authenticated, owner-only or {users: [...], groups: [...]}");
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw bad();
+  for (const k of Object.keys(v))
+    if (k !== "users" && k !== "groups") throw new Error(`unknown key 'policy.default.${k}' (use users, groups)`);
+  const o = v as { users?: unknown; groups?: unknown };
+  for (const k of ["users", "groups"] as const) {
+    const list = o[k];
+    if (!Array.isArray(list) || list.length > 10_000 || !list.every((x) => typeof x === "string" && x.length > 0 && x.length <= 256))
+      throw new Error(`policy.default.${k} must be a list of names (1 to 256 characters each)`);
+  }
+  return { users: o.users as string[], groups: o.groups as string[] };
+}
+
+/** Every key of strongroom.yaml, in validation order (a bound names an earlier key). */
+export const CONFIG_FIELDS: Record<string, ConfigField> = {
+  node: { type: "string", maxLength: 128 },
+  timeZone: { type: "string", maxLength: 64, test: { ok: isValidTimeZone, what: "an IANA time zone" } },
+  "listen.address": {
+    type: "string",
+    maxLength: 253,
+    test: { ok: (v) => isIP(v) !== 0 || HOST.test(v), what: "an IP address or host name" },
+  },
+  "listen.apiPort": { type: "integer", min: 0, max: 65535 },
+  "listen.kmipPort": { type: "integer", min: 0, max: 65535 },
+  "storage.type": { type: "string", maxLength: 16, enum: ["sqlite"] },
+  "storage.path": { type: "path", exists: "parent" },
+  "storage.syncReads": { type: "boolean", default: false },
+  "tls.ca": { type: "path", exists: "file" },
+  "tls.cert": { type: "path", exists: "file" },
+  "tls.key": { type: "path", exists: "file" },
+  "seal.type": { type: "string", maxLength: 16, enum: SEAL_TYPES },
+  "seal.shares": { type: "integer", min: 1, max: 255, when: { key: "seal.type", is: "shamir" } },
+  "seal.threshold": { type: "integer", min: 1, max: "seal.shares", when: { key: "seal.type", is: "shamir" } },
+  "seal.setId": {
+    type: "string",
+    maxLength: 8,
+    pattern: { re: /^[0-9a-f]{8}$/, what: "8 hex digits" },
+    when: { key: "seal.type", is: "shamir" },
+  },
+  "seal.salt": {
+    type: "string",
+    maxLength: 256,
+    pattern: { re: /^[A-Za-z0-9+/]{16,}={0,2}$/, what: "base64, at least 16 characters" },
+    when: { key: "seal.type", is: "passphrase" },
+  },
+  "seal.cost": { type: "integer", min: 1024, max: 4194304, powerOfTwo: true, when: { key: "seal.type", is: "passphrase" } },
+  "seal.keyFile": { type: "path", exists: "file", when: { key: "seal.type", is: "file" } },
+  "seal.module": { type: "path", exists: "file", when: { key: "seal.type", is: "pkcs11" } },
+  "seal.tokenLabel": { type: "string", maxLength: 256, when: { key: "seal.type", is: "pkcs11" } },
+  "seal.keyLabel": { type: "string", maxLength: 256, when: { key: "seal.type", is: "pkcs11" } },
+  "policy.default": {
+    type: "custom",
+    describe: "any-authenticated, owner-only or {users: [...], groups: [...]}",
+    validate: validateDefaultPolicy,
+  },
+  "limits.maxBodyBytes": { type: "integer", min: 1024, max: 1024 ** 3, default: 1024 * 1024 },
+  // A tiny cache would evict (and zero) material still in use by the request that loaded it.
+  "limits.keyCacheSize": { type: "integer", min: 16, max: 10_000_000, default: 10000 },
+  "limits.kmipMaxFrameBytes": { type: "integer", min: 1024, max: 64 * 1024 * 1024, default: 1024 * 1024 },
+  "limits.kmipMaxBatchItems": { type: "integer", min: 1, max: 100_000, default: 1000 },
+  // Connection limits and deadlines (docs/security.md "Connection limits and deadlines"); deadlines from 100 ms (tests) to 10 minutes.
+  "limits.maxConnections": { type: "integer", min: 1, max: 1_000_000, default: DEFAULT_CONNECTION_LIMITS.maxConnections },
+  "limits.maxConnectionsPerAddress": {
+    type: "integer",
+    min: 1,
+    max: "limits.maxConnections",
+    default: DEFAULT_CONNECTION_LIMITS.maxConnectionsPerAddress,
+  },
+  "limits.handshakeTimeoutMs": { type: "integer", min: 100, max: 600_000, default: DEFAULT_CONNECTION_LIMITS.handshakeTimeoutMs },
+  "limits.firstRequestTimeoutMs": { type: "integer", min: 100, max: 600_000, default: DEFAULT_CONNECTION_LIMITS.firstRequestTimeoutMs },
+  "limits.frameTimeoutMs": { type: "integer", min: 100, max: 600_000, default: DEFAULT_CONNECTION_LIMITS.frameTimeoutMs },
+  // Below one whole frame, a client could never send a maximum-size request.
+  "limits.maxBufferedInputBytes": {
+    type: "integer",
+    min: "limits.kmipMaxFrameBytes",
+    max: 16 * 1024 ** 3,
+    default: DEFAULT_CONNECTION_LIMITS.maxBufferedInputBytes,
+  },
+  // Response sizes (docs/security.md "Cryptography and response limits").
+  "limits.maxResponseBytes": { type: "integer", min: 65536, max: 1024 ** 3, default: RESPONSE_LIMIT_DEFAULTS.maxResponseBytes },
+  "limits.responseMemoryBytes": {
+    type: "integer",
+    min: "limits.maxResponseBytes",
+    max: 16 * 1024 ** 3,
+    default: RESPONSE_LIMIT_DEFAULTS.responseMemoryBytes,
+  },
+  "limits.kmipLocateMaxItems": { type: "integer", min: 1, max: 100_000, default: RESPONSE_LIMIT_DEFAULTS.kmipLocateMaxItems },
+  "governance.dualControl": { type: "boolean", default: false },
+  "governance.approvalWindowMinutes": { type: "integer", min: 1, max: 10080, default: 60 },
+  "governance.quorum": { type: "integer", min: 2, max: 16, default: 2 },
+  "governance.pciMode": { type: "boolean", default: false },
+  allowlists: {
+    type: "custom",
+    describe: "{api?, kmip?} each {all?, admin?, auditor?, client?, peer?}: lists of CIDRs",
+    validate: validateAllowlists,
+    default: {},
+  },
+};
+
 /** Resolves a configured path against the instance directory. */
 export const resolvePath = (cfg: Config, p: string): string => (isAbsolute(p) ? p : join(cfg.dir, p));
 
@@ -139,99 +270,218 @@ export function writeConfig(cfg: Config): void {
   writeFileSync(join(cfg.dir, CONFIG_FILE), text, { mode: 0o600 });
 }
 
-function check(cond: boolean, msg: string): void {
-  if (!cond) throw new Error(`${CONFIG_FILE}: ${msg}`);
+type Mapping = Record<string, unknown>;
+const isMapping = (v: unknown): v is Mapping => typeof v === "object" && v !== null && !Array.isArray(v);
+
+function getPath(root: Mapping, key: string): unknown {
+  let v: unknown = root;
+  for (const part of key.split(".")) v = isMapping(v) ? v[part] : undefined;
+  return v;
 }
 
-const isPort = (p: unknown): boolean => Number.isInteger(p) && (p as number) >= 0 && (p as number) < 65536;
-
-const isIntIn = (v: unknown, min: number, max: number): boolean => Number.isInteger(v) && (v as number) >= min && (v as number) <= max;
-
-/** Connection limits and deadlines; deadlines from 100 ms (tests) to 10 minutes. */
-function checkConnectionLimits(l: Config["limits"]): void {
-  check(isIntIn(l.maxConnections, 1, 1_000_000), "limits.maxConnections must be an integer from 1 to 1000000");
-  check(
-    isIntIn(l.maxConnectionsPerAddress, 1, l.maxConnections),
-    "limits.maxConnectionsPerAddress must be an integer from 1 to limits.maxConnections",
-  );
-  for (const k of ["handshakeTimeoutMs", "firstRequestTimeoutMs", "frameTimeoutMs"] as const)
-    check(isIntIn(l[k], 100, 600_000), `limits.${k} must be an integer from 100 to 600000 (milliseconds)`);
-  // Below one whole frame, a client could never send a maximum-size request.
-  check(
-    isIntIn(l.maxBufferedInputBytes, l.kmipMaxFrameBytes, 16 * 1024 * 1024 * 1024),
-    "limits.maxBufferedInputBytes must be an integer from limits.kmipMaxFrameBytes to 17179869184",
-  );
+function setPath(root: Mapping, key: string, value: unknown): void {
+  const parts = key.split(".");
+  let o = root;
+  for (const part of parts.slice(0, -1)) {
+    if (!isMapping(o[part])) o[part] = {};
+    o = o[part] as Mapping;
+  }
+  o[parts[parts.length - 1]] = value;
 }
 
+/** Edit distance, for "did you mean" (names are short; bounded by the 64-character cut below). */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length];
+}
+
+/** The closest known name among the siblings, if close enough to be a typo. */
+function closest(name: string, known: string[]): string | undefined {
+  const n = name.slice(0, 64).toLowerCase();
+  let best: { k: string; d: number } | undefined;
+  for (const k of known) {
+    const d = distance(n, k.toLowerCase());
+    if (!best || d < best.d) best = { k, d };
+  }
+  return best && best.d <= Math.max(2, Math.floor(name.length / 3)) ? best.k : undefined;
+}
+
+/** A key name as shown in an error: printable and short (the file is the operator's, but stays one line). */
+const shown = (k: string): string => (k.length > 64 ? `${k.slice(0, 64)}…` : k).replace(/[^\x20-\x7e]/g, "?");
+
+/** Human range of a field for errors and docs. */
+function boundText(b: Bound, values: Mapping | null): string {
+  if (typeof b === "number") return String(b);
+  const v = values ? getPath(values, b) : undefined;
+  return typeof v === "number" ? `${b} (${v})` : b;
+}
+
+/** Type, default and range of every key, as docs/operations.md shows them (test/config.test.ts compares). */
+export function configReference(): { key: string; type: string; default: string; range: string }[] {
+  return Object.entries(CONFIG_FIELDS).map(([key, f]) => {
+    const when = f.when ? ` (seal.type ${f.when.is})` : "";
+    let type: string = f.type;
+    let range = "";
+    if (f.type === "integer") range = `${boundText(f.min, null)} to ${boundText(f.max, null)}${f.powerOfTwo ? ", a power of 2" : ""}`;
+    if (f.type === "string") {
+      type = f.enum ? "enum" : "string";
+      range = f.enum ? f.enum.join(", ") : f.test ? f.test.what : f.pattern ? f.pattern.what : `1 to ${f.maxLength} characters`;
+    }
+    if (f.type === "path") range = f.exists === "file" ? "an existing file" : "in an existing directory";
+    if (f.type === "boolean") range = "true, false";
+    if (f.type === "custom") {
+      type = "mapping";
+      range = f.describe;
+      if (key === "policy.default") type = "enum or mapping";
+    }
+    const d = f.default;
+    const dflt = d === undefined ? "required" : typeof d === "object" ? "none" : String(d);
+    return { key, type: `${type}${when}`, default: dflt, range };
+  });
+}
+
+/** Checks one value against its field; returns the value to keep, or an error message (without the file name). */
+function checkField(key: string, f: ConfigField, v: unknown, values: Mapping): { value: unknown } | { error: string } {
+  switch (f.type) {
+    case "integer": {
+      const min = typeof f.min === "number" ? f.min : (getPath(values, f.min) as number);
+      const max = typeof f.max === "number" ? f.max : (getPath(values, f.max) as number);
+      const range = `from ${boundText(f.min, values)} to ${boundText(f.max, values)}`;
+      if (typeof v !== "number" || !Number.isInteger(v)) return { error: `${key} must be an integer ${range}, not ${describe(v)}` };
+      if (v < min || v > max) return { error: `${key} must be an integer ${range}, not ${v}` };
+      if (f.powerOfTwo && (v & (v - 1)) !== 0) return { error: `${key} must be a power of 2, not ${v}` };
+      return { value: v };
+    }
+    case "boolean":
+      return typeof v === "boolean" ? { value: v } : { error: `${key} must be true or false, not ${describe(v)}` };
+    case "string": {
+      if (typeof v !== "string" || v.length === 0 || v.length > f.maxLength) {
+        const what = f.enum ? `one of ${f.enum.join(", ")}` : `a string of 1 to ${f.maxLength} characters`;
+        return { error: `${key} must be ${what}, not ${describe(v)}` };
+      }
+      if (f.enum && !f.enum.includes(v)) return { error: `${key} must be one of ${f.enum.join(", ")}, not '${shown(v)}'` };
+      if (f.pattern && !f.pattern.re.test(v)) return { error: `${key} must be ${f.pattern.what}` };
+      if (f.test && !f.test.ok(v)) return { error: `${key} must be ${f.test.what}, not '${shown(v)}'` };
+      return { value: v };
+    }
+    case "path":
+      if (typeof v !== "string" || v.length === 0 || v.length > 4096 || v.includes("\0"))
+        return { error: `${key} must be a file path, not ${describe(v)}` };
+      return { value: v };
+    case "custom":
+      try {
+        return { value: f.validate(v) };
+      } catch (e) {
+        return { error: (e as Error).message };
+      }
+  }
+}
+
+/** The type of a wrong value, never the value itself (it may be long, or a secret in the wrong place). */
+function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  if (typeof v === "object") return "a mapping";
+  if (typeof v === "string") return "a string";
+  return typeof v === "number" ? String(v) : typeof v;
+}
+
+/** Whether the key applies given the seal type actually configured. */
+const applies = (f: ConfigField, raw: Mapping): boolean => !f.when || getPath(raw, f.when.key) === f.when.is;
+
+/** Every key in the file must be in the table (for the configured seal type): a typo is an error, never ignored. */
+function checkUnknownKeys(raw: Mapping, fail: (key: string, msg: string) => never): void {
+  const fields = Object.entries(CONFIG_FIELDS).filter(([, f]) => applies(f, raw));
+  const walk = (node: Mapping, prefix: string): void => {
+    for (const k of Object.keys(node)) {
+      const key = prefix ? `${prefix}.${k}` : k;
+      if (fields.some(([p]) => p === key)) continue; // a leaf (custom fields check their own insides)
+      if (fields.some(([p]) => p.startsWith(`${key}.`))) {
+        const v = node[k];
+        if (v === null || v === undefined) continue; // an empty section: its defaults apply
+        if (!isMapping(v)) fail(key, `${key} must be a mapping, not ${describe(v)}`);
+        walk(v, key);
+        continue;
+      }
+      const siblings = [
+        ...new Set(
+          fields
+            .filter(([p]) => p.startsWith(prefix ? `${prefix}.` : ""))
+            .map(([p]) => p.slice(prefix.length ? prefix.length + 1 : 0).split(".")[0]),
+        ),
+      ];
+      const guess = closest(k, siblings);
+      if (key in CONFIG_FIELDS) {
+        // A key of another seal type: unknown for this one (an invalid seal.type is reported by its own check).
+        const sealType = getPath(raw, "seal.type");
+        if (typeof sealType !== "string" || !(SEAL_TYPES as readonly string[]).includes(sealType)) continue;
+        fail(key, `unknown key '${key}' for seal.type ${sealType}`);
+      }
+      fail(key, `unknown key '${shown(key)}'${guess ? ` (did you mean '${prefix ? `${prefix}.` : ""}${guess}'?)` : ""}`);
+    }
+  };
+  walk(raw, "");
+}
+
+/**
+ * Loads and validates DIR/strongroom.yaml: unknown keys, types and ranges (the table above), then that the files it
+ * names exist. Throws a ConfigError naming the file and the key.
+ */
 export function loadConfig(dir: string): Config {
+  const file = join(dir, CONFIG_FILE);
+  const fail = (key: string, msg: string): never => {
+    throw new ConfigError(`${file}: ${msg}`, file, key);
+  };
   let raw: unknown;
   try {
-    raw = YAML.parse(readFileSync(join(dir, CONFIG_FILE), "utf8"));
+    raw = YAML.parse(readFileSync(file, "utf8"));
   } catch (e) {
-    throw new Error(`cannot read ${join(dir, CONFIG_FILE)}: ${(e as Error).message}`);
+    throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`, file, "");
   }
-  check(typeof raw === "object" && raw !== null, "not a mapping");
-  const cfg = { ...(raw as Omit<Config, "dir">), dir } as Config;
-  check(typeof cfg.node === "string" && cfg.node.length > 0 && cfg.node.length <= 128, "node must be a non-empty string");
-  check(typeof cfg.timeZone === "string" && isValidTimeZone(cfg.timeZone), "timeZone must be an IANA time zone");
-  check(isPort(cfg.listen?.apiPort) && isPort(cfg.listen?.kmipPort), "listen.apiPort and listen.kmipPort must be ports");
-  check(typeof cfg.listen.address === "string", "listen.address must be a string");
-  check(cfg.storage?.type === "sqlite" && typeof cfg.storage.path === "string", "storage.type must be sqlite with a path");
-  check(cfg.storage.syncReads === undefined || typeof cfg.storage.syncReads === "boolean", "storage.syncReads must be true or false");
-  check(["shamir", "passphrase", "file", "pkcs11"].includes(cfg.seal?.type), "seal.type must be shamir, passphrase, file or pkcs11");
-  const d = cfg.policy?.default;
-  check(
-    d === "any-authenticated" || d === "owner-only" || (typeof d === "object" && Array.isArray(d?.users) && Array.isArray(d?.groups)),
-    "policy.default must be any-authenticated, owner-only or {users, groups}",
-  );
-  cfg.limits = {
-    maxBodyBytes: 1024 * 1024,
-    keyCacheSize: 10000,
-    kmipMaxFrameBytes: 1024 * 1024,
-    kmipMaxBatchItems: 1000,
-    ...DEFAULT_CONNECTION_LIMITS,
-    ...RESPONSE_LIMIT_DEFAULTS,
-    ...((cfg.limits ?? {}) as Partial<Config["limits"]>),
-  };
-  checkResponseLimits(cfg.limits);
-  check(Number.isInteger(cfg.limits.maxBodyBytes) && cfg.limits.maxBodyBytes >= 1024, "limits.maxBodyBytes must be an integer >= 1024");
-  // A tiny cache would evict (and zero) material still in use by the request that loaded it.
-  check(
-    Number.isInteger(cfg.limits.keyCacheSize) && cfg.limits.keyCacheSize >= 16 && cfg.limits.keyCacheSize <= 10_000_000,
-    "limits.keyCacheSize must be an integer from 16 to 10000000",
-  );
-  check(
-    Number.isInteger(cfg.limits.kmipMaxFrameBytes) &&
-      cfg.limits.kmipMaxFrameBytes >= 1024 &&
-      cfg.limits.kmipMaxFrameBytes <= 64 * 1024 * 1024,
-    "limits.kmipMaxFrameBytes must be an integer from 1024 to 67108864",
-  );
-  check(
-    Number.isInteger(cfg.limits.kmipMaxBatchItems) && cfg.limits.kmipMaxBatchItems >= 1 && cfg.limits.kmipMaxBatchItems <= 100_000,
-    "limits.kmipMaxBatchItems must be an integer from 1 to 100000",
-  );
-  checkConnectionLimits(cfg.limits);
-  cfg.governance = {
-    dualControl: false,
-    approvalWindowMinutes: 60,
-    quorum: 2,
-    pciMode: false,
-    ...((cfg.governance ?? {}) as Partial<GovernanceConfig>),
-  };
-  const g = cfg.governance;
-  check(
-    typeof g.dualControl === "boolean" && typeof g.pciMode === "boolean",
-    "governance.dualControl and governance.pciMode must be true or false",
-  );
-  check(
-    Number.isInteger(g.approvalWindowMinutes) && g.approvalWindowMinutes >= 1 && g.approvalWindowMinutes <= 10080,
-    "governance.approvalWindowMinutes must be 1..10080",
-  );
-  check(Number.isInteger(g.quorum) && g.quorum >= 2 && g.quorum <= 16, "governance.quorum must be 2..16");
-  try {
-    cfg.allowlists = validateAllowlists(cfg.allowlists);
-  } catch (e) {
-    check(false, (e as Error).message);
+  if (!isMapping(raw)) return fail("", "not a mapping of settings");
+  checkUnknownKeys(raw, fail);
+  const values: Mapping = {};
+  for (const [key, f] of Object.entries(CONFIG_FIELDS)) {
+    if (!applies(f, raw)) continue;
+    const v = getPath(raw, key);
+    if (v === undefined || v === null) {
+      if (f.default !== undefined) setPath(values, key, structuredClone(f.default));
+      else fail(key, `missing key '${key}'`);
+      continue;
+    }
+    const r = checkField(key, f, v, values);
+    if ("error" in r) fail(key, r.error);
+    else setPath(values, key, r.value);
   }
-  return cfg;
+  // Files last: a wrong type is reported as such, not as a missing file.
+  for (const [key, f] of Object.entries(CONFIG_FIELDS)) {
+    if (f.type !== "path" || !applies(f, raw)) continue;
+    const p = getPath(values, key) as string | undefined;
+    if (p === undefined) continue;
+    const abs = isAbsolute(p) ? p : join(dir, p);
+    const target = f.exists === "file" ? abs : dirname(abs);
+    let kind: "file" | "directory" | null = null;
+    try {
+      const st = statSync(target);
+      kind = st.isFile() ? "file" : st.isDirectory() ? "directory" : null;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      fail(
+        key,
+        `${key}: ${code === "ENOENT" ? "no such" : "cannot use the"} ${f.exists === "file" ? "file" : "directory"} ${target}${code === "ENOENT" ? "" : ` (${code})`}`,
+      );
+    }
+    if (f.exists === "file" && kind !== "file") fail(key, `${key}: ${target} is not a file`);
+    if (f.exists === "parent" && kind !== "directory") fail(key, `${key}: ${target} is not a directory`);
+  }
+  return { ...(values as unknown as Omit<Config, "dir">), dir };
 }

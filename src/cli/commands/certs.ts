@@ -96,6 +96,7 @@ const issue: CommandSpec = {
       } catch (e) {
         throw new CliError(
           `cannot read ${csrFile}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}`,
+          { code: "file_error" },
         );
       }
     }

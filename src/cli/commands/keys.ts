@@ -377,7 +377,7 @@ function readInput(file: string): Buffer {
     return readFileSync(file);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new CliError(`cannot read ${file}: ${err.code === "ENOENT" ? "no such file" : err.message}`);
+    throw new CliError(`cannot read ${file}: ${err.code === "ENOENT" ? "no such file" : err.message}`, { code: "file_error" });
   }
 }
 

@@ -25,7 +25,9 @@ export const serverCommand: CommandSpec = {
     const dir = instanceDir({ dir: optStr(v, "dir") });
     if (!dir) throw new CliError("no instance directory: use --dir DIR or set STRONGROOM_DIR");
     if (!existsSync(join(dir, CONFIG_FILE)))
-      throw new CliError(`${dir} is not a Strongroom instance (no ${CONFIG_FILE}; create one with strongroom init)`);
+      throw new CliError(`${dir} is not a Strongroom instance (no ${CONFIG_FILE}; create one with strongroom init)`, {
+        code: "config_invalid",
+      });
     const apiPort = optInt(v, "api-port", 0, 65535);
     const kmipPort = optInt(v, "kmip-port", 0, 65535);
     const log = createLogger();
