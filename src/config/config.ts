@@ -38,12 +38,15 @@ export interface ResponseLimits {
   responseMemoryBytes: number;
   /** Object identifiers one KMIP Locate returns at most (with or without Maximum Items; page with Offset Items). */
   kmipLocateMaxItems: number;
+  /** Candidates one KMIP Locate may check one by one for attributes SQL cannot read (more: refused, never cut). */
+  kmipLocateScanMax: number;
 }
 
 export const RESPONSE_LIMIT_DEFAULTS: ResponseLimits = {
   maxResponseBytes: 8 * 1024 * 1024,
   responseMemoryBytes: 64 * 1024 * 1024,
   kmipLocateMaxItems: 1000,
+  kmipLocateScanMax: 10_000,
 };
 
 function checkResponseLimits(l: ResponseLimits): void {
@@ -54,6 +57,7 @@ function checkResponseLimits(l: ResponseLimits): void {
     "limits.responseMemoryBytes must be an integer from limits.maxResponseBytes to 17179869184",
   );
   check(int(l.kmipLocateMaxItems, 1, 100_000), "limits.kmipLocateMaxItems must be an integer from 1 to 100000");
+  check(int(l.kmipLocateScanMax, 100, 1_000_000), "limits.kmipLocateScanMax must be an integer from 100 to 1000000");
 }
 
 export interface GovernanceConfig {
