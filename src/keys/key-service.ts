@@ -4,7 +4,15 @@ import type { AuditLog } from "../audit/audit-log.js";
 import { audited, type Ctx } from "../audit/operation.js";
 import type { ExecutionSummary, GovernanceService, ProtectedAction } from "../auth/governance.js";
 import { type AuthCtx, type Identity, SYSTEM_ACTOR } from "../auth/identity.js";
-import { authorizeKey, callerPrincipals, type DefaultPolicy, type KeyOperation, type KeyPolicy, keyReaders, mayRead } from "../auth/policy.js";
+import {
+  authorizeKey,
+  callerPrincipals,
+  type DefaultPolicy,
+  type KeyOperation,
+  type KeyPolicy,
+  keyReaders,
+  mayRead,
+} from "../auth/policy.js";
 import { generateKey, type KeyType, keyFamily, privateKeyFromDer } from "../crypto/keygen.js";
 import { Lru } from "../crypto/lru.js";
 import { fail, StrongroomError } from "../errors/registry.js";

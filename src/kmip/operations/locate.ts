@@ -56,11 +56,19 @@ const UNEVALUABLE = new Set([
   "Key Value Present",
   "Key Value Location",
 ]);
-const PAYLOAD_FIELDS = new Set<number>([Tag.MaximumItems, Tag.OffsetItems, Tag.StorageStatusMask, Tag.Attribute, Tag.TemplateAttribute, Tag.Attributes]);
+const PAYLOAD_FIELDS = new Set<number>([
+  Tag.MaximumItems,
+  Tag.OffsetItems,
+  Tag.StorageStatusMask,
+  Tag.Attribute,
+  Tag.TemplateAttribute,
+  Tag.Attributes,
+]);
 
 const bytesOf = (v: TtlvItem) => encodeTtlv({ ...v, tag: 0x420000 } as TtlvItem);
 /** A KMIP Date-Time (seconds) as the ISO time the columns hold, clamped to years 1970 … 9999 (no stored date is outside). */
-const isoOf = (seconds: bigint) => new Date(Number(seconds < 0n ? 0n : seconds > 253402300800n ? 253402300800n : seconds) * 1000).toISOString();
+const isoOf = (seconds: bigint) =>
+  new Date(Number(seconds < 0n ? 0n : seconds > 253402300800n ? 253402300800n : seconds) * 1000).toISOString();
 const refuse = (detail: string): never => fail("locate_filter_unsupported", { detail });
 /** A spec name may be named in an error; a custom attribute's name is request content and is not. */
 const nameForError = (name: string) => (/^[xy]-/.test(name) ? "a custom attribute" : `the attribute ${name}`);
@@ -117,7 +125,6 @@ export const locate: KmipOperation = {
         refuse(nameForError(a.name));
       groups.set(a.name, [...(groups.get(a.name) ?? []), a]);
     }
-    const values = (n: string) => groups.get(n) ?? [];
     // "Storage Status Mask … If omitted, then only on-line objects SHALL be returned" (KMIP 1.x); KMIP 1.4/2.x
     // name destroyed objects' metadata "Destroyed storage". Nothing is archived here: Archival Storage adds none.
     const masks = findAll(c.payload, Tag.StorageStatusMask);
@@ -152,11 +159,12 @@ export const locate: KmipOperation = {
       } else if (DATE_COLUMNS[name] && wanted.every((w) => w.value.type === ItemType.DateTime)) {
         const secs = wanted.map((w) => w.value.value as bigint);
         // Two values of a date attribute select the inclusive range between them; otherwise each value must equal it.
-        const ranges: [bigint, bigint][] = secs.length === 2 ? [secs[0] < secs[1] ? [secs[0], secs[1]] : [secs[1], secs[0]]] : secs.map((s) => [s, s]);
-        for (const [lo, hi] of ranges) (f.dates ??= []).push({ column: DATE_COLUMNS[name], from: isoOf(lo), to: isoOf(hi + 1n) });
+        const ranges: [bigint, bigint][] =
+          secs.length === 2 ? [secs[0] < secs[1] ? [secs[0], secs[1]] : [secs[1], secs[0]]] : secs.map((s) => [s, s]);
+        f.dates = [...(f.dates ?? []), ...ranges.map(([lo, hi]) => ({ column: DATE_COLUMNS[name], from: isoOf(lo), to: isoOf(hi + 1n) }))];
       } else {
         if (name === "Cryptographic Algorithm") {
-          for (const w of wanted) (f.narrow ??= []).push({ typeLike: typeLike(Number(w.value.value)), stored: name });
+          f.narrow = wanted.map((w) => ({ typeLike: typeLike(Number(w.value.value)), stored: name }));
         }
         residual.push(wanted);
       }
