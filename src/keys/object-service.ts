@@ -609,7 +609,9 @@ export class ObjectService {
         `SELECT o.id ${from} ${order} LIMIT $${params.length + 1} OFFSET $${params.length + 2}`,
         [...params, f.max, f.offset],
       );
-      return { ids: page.map((r) => r.id), total: await count() };
+      // A page that is not full ends the matches: Located Items follows from it without counting (Locate by name).
+      const ids = page.map((r) => r.id);
+      return { ids, total: ids.length > 0 && ids.length < f.max ? f.offset + ids.length : await count() };
     }
     const candidates = await count();
     if (candidates > f.scanMax) fail("locate_too_broad", { limit: f.scanMax });
