@@ -47,6 +47,19 @@ export const createBatch = (names: string[]) => kmipMessage(names.map((n) => ["C
 export const activateRequest = (uid: string) => kmipMessage([["Activate", [text(Tag.UniqueIdentifier, uid)]]]);
 export const getRequest = (uid: string) => kmipMessage([["Get", [text(Tag.UniqueIdentifier, uid)]]]);
 export const locateRequest = (name: string) => kmipMessage([["Locate", [attribute("Name", nameValue(name))]]]);
+/** Locate by any of `names` and/or an object type, with Maximum Items and Offset Items (Located Items comes back). */
+export const locatePagedRequest = (f: { names?: string[]; objectType?: number; max: number; offset: number }) =>
+  kmipMessage([
+    [
+      "Locate",
+      [
+        int(Tag.MaximumItems, f.max),
+        int(Tag.OffsetItems, f.offset),
+        ...(f.objectType === undefined ? [] : [attribute("Object Type", enm(Tag.AttributeValue, f.objectType))]),
+        ...(f.names ?? []).map((n) => attribute("Name", nameValue(n))),
+      ],
+    ],
+  ]);
 
 /**
  * Encrypt of `data` with AES-CBC (PKCS#5 padding) or AES-GCM (16-byte tag); the server generates the IV/nonce and

@@ -14,13 +14,14 @@ import { identify } from "../src/auth/identity.js";
 import { loadConfig, resolvePath } from "../src/config/config.js";
 import { initInstance } from "../src/init.js";
 import { FrameReader } from "../src/kmip/codec/frame-reader.js";
-import { findAll, Tag } from "../src/kmip/codec/ttlv.js";
+import { Enum } from "../src/kmip/codec/tables.js";
+import { find, findAll, Tag } from "../src/kmip/codec/ttlv.js";
 import type { Logger } from "../src/logger.js";
 import { atExit, type Child, forkChild, installCleanup, killAll, ownIds } from "./children.js";
 import { type CycleResult, cycleLoad } from "./cycle-load.js";
 import { kmipOutcome, openTls, type Target } from "./kmip-load.js";
 import { CpuAccount, conditionsLine, fsyncLatency } from "./machine.js";
-import { getRequest, locateRequest, responsePayloads } from "./requests.js";
+import { getRequest, locatePagedRequest, locateRequest, responsePayloads } from "./requests.js";
 
 const { values: args } = parseArgs({
   options: {
@@ -397,6 +398,82 @@ async function startTimed(inst: Instance, tls: Target["tls"], probe: Buffer, pro
   return { child, target, seconds, timings: ready.timings, attempts };
 }
 
+// ------------------------------------------------------------------------------------------------ Locate exactness
+
+interface LocateExactness {
+  checks: { what: string; ok: boolean; detail: string; ms: number }[];
+}
+
+/**
+ * KMIP Locate answers exactly at this size (issue 10, finding 3): by name (one name, several names paged with Maximum
+ * and Offset Items, an unknown name) and by Object Type with an offset deep into all the keys — identifiers and Located
+ * Items compared with the database itself, read directly (a Locate that filtered in memory stopped at 100,000 rows).
+ */
+async function checkLocate(target: Target, database: string, pool: { name: string; id: string }[]): Promise<LocateExactness> {
+  const checks: LocateExactness["checks"] = [];
+  const ask = async (req: Buffer) => {
+    const t0 = performance.now();
+    const p = responsePayloads(await kmipCall(target, req, 120_000))[0];
+    return {
+      ids: findAll(p, Tag.UniqueIdentifier).map((u) => String(u.value)),
+      located: find(p, Tag.LocatedItems)?.value as number | undefined,
+      ms: performance.now() - t0,
+    };
+  };
+  const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+  const add = (what: string, ok: boolean, detail: string, ms: number) => {
+    checks.push({ what, ok, detail, ms });
+    log(`  ${ok ? "ok  " : "FAIL"} ${what}: ${detail} (${ms.toFixed(1)} ms)`);
+  };
+  const one = pool[0];
+  let r = await ask(locatePagedRequest({ names: [one.name], max: 10, offset: 0 }));
+  add("Locate by one name", same(r.ids, [one.id]) && r.located === 1, `[${r.ids.length} id(s)], Located Items ${r.located}`, r.ms);
+  r = await ask(locatePagedRequest({ names: [one.name], max: 10, offset: 1 }));
+  add("the same, Offset Items 1", r.ids.length === 0 && r.located === 1, `${r.ids.length} id(s), Located Items ${r.located}`, r.ms);
+  r = await ask(locatePagedRequest({ names: ["scale-no-such-key"], max: 10, offset: 0 }));
+  add("Locate by an unknown name", r.ids.length === 0 && r.located === 0, `${r.ids.length} id(s), Located Items ${r.located}`, r.ms);
+  // Five names from across the set, paged two at a time: every one exactly once, Located Items 5 on every page.
+  const five = pool.slice(1, 6);
+  const got: string[] = [];
+  let okPages = true;
+  let ms = 0;
+  for (let offset = 0; offset < 6; offset += 2) {
+    r = await ask(locatePagedRequest({ names: five.map((p) => p.name), max: 2, offset }));
+    ms += r.ms;
+    okPages &&= r.located === five.length && r.ids.length === Math.min(2, Math.max(0, five.length - offset));
+    got.push(...r.ids);
+  }
+  add(
+    "Locate by 5 names, Maximum Items 2, Offset Items 0/2/4",
+    okPages && same([...got].sort(), five.map((p) => p.id).sort()),
+    `${got.length} id(s) over 3 pages, ${new Set(got).size} distinct`,
+    ms,
+  );
+  // By Object Type, 5 identifiers from deep in the order: Located Items counts every key, the page is the database's.
+  const db = new Database(database, { readonly: true });
+  let total: number;
+  let deep: string[];
+  const where = "object_type = 'SymmetricKey' AND state NOT IN ('Destroyed', 'Destroyed Compromised')";
+  try {
+    total = (db.prepare(`SELECT COUNT(*) AS n FROM objects WHERE ${where}`).get() as { n: number }).n;
+    deep = (
+      db.prepare(`SELECT id FROM objects WHERE ${where} ORDER BY created_at DESC, id LIMIT 5 OFFSET ?`).all(Math.max(0, total - 7)) as {
+        id: string;
+      }[]
+    ).map((x) => x.id);
+  } finally {
+    db.close();
+  }
+  r = await ask(locatePagedRequest({ objectType: Enum.ObjectType.SymmetricKey, max: 5, offset: Math.max(0, total - 7) }));
+  add(
+    `Locate by Object Type, Offset Items ${int(Math.max(0, total - 7))}, Maximum Items 5`,
+    same(r.ids, deep) && r.located === total,
+    `Located Items ${r.located === undefined ? "absent" : int(r.located)} (database: ${int(total)}), page ${same(r.ids, deep) ? "=" : "≠"} database order`,
+    r.ms,
+  );
+  return { checks };
+}
+
 // ------------------------------------------------------------------------------------------------ the report
 
 interface Run {
@@ -421,6 +498,7 @@ interface ScaleReport {
   starts: Started[];
   memory: { afterStart: Memory; afterRuns: Memory };
   runs: Record<"locate1" | "locateWarm" | "locate8" | "getFirst" | "getRepeat" | "get8", Run>;
+  locateExact: LocateExactness;
   /** Seconds to read the database file before each round of `locateWarm`. */
   prewarmSeconds: number[];
   pageout: string | null;
@@ -533,6 +611,15 @@ function formatReport(r: ScaleReport): string {
   const small = r.db.tables.filter((t) => t.bytes + t.indexBytes < 64 * 1024);
   if (small.length)
     L.push(`| ${small.length} other tables | | | | ${int(small.reduce((n, t) => n + t.bytes + t.indexBytes, 0) / r.keys)} B |`);
+  L.push("");
+  L.push(
+    `KMIP Locate exactness at ${int(r.keys)} keys (identifiers and Located Items against the database, read directly; one connection, ` +
+      "one request each):",
+  );
+  L.push("");
+  L.push("| check | result | detail | time |");
+  L.push("|---|---|---|---:|");
+  for (const c of r.locateExact.checks) L.push(`| ${c.what} | ${c.ok ? "exact" : "**wrong**"} | ${c.detail} | ${ms(c.ms)} |`);
   return L.join("\n");
 }
 
@@ -662,6 +749,8 @@ async function main(): Promise<void> {
     getRepeat: await run("KMIP Get by id, repeat retrieval", getReqs, 1, getCount, 0, getSlice),
     get8: await run("KMIP Get by id, repeat retrieval", getReqs, 8, getCount, 0, getSlice),
   };
+  log("checking Locate exactness (names, paging, Located Items, a deep offset) …");
+  const locateExact = await checkLocate(first.target, inst.database, getPool);
   const afterRuns = await first.child.call<Memory>({ type: "memory" });
   await first.child.close(30_000);
   for (let i = 1; i < STARTS; i++) {
@@ -683,6 +772,7 @@ async function main(): Promise<void> {
     starts,
     memory: { afterStart, afterRuns },
     runs,
+    locateExact,
     prewarmSeconds,
     pageout: pageoutPolicy(),
     totalSeconds: (performance.now() - started) / 1000,
@@ -695,7 +785,7 @@ async function main(): Promise<void> {
     writeFileSync(docs, writeDocs(readFileSync(docs, "utf8"), text));
     log(`wrote ${docs}`);
   }
-  const failed = Object.values(runs).reduce((n, x) => n + x.result.failed, 0);
+  const failed = Object.values(runs).reduce((n, x) => n + x.result.failed, 0) + locateExact.checks.filter((c) => !c.ok).length;
   if (failed > 0) {
     log(`*** ${failed} requests failed: this run is not a valid benchmark ***`);
     process.exitCode = 1;

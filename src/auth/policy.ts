@@ -63,6 +63,32 @@ export function mayRead(id: Identity, key: PolicySubject, dflt: DefaultPolicy): 
   }
 }
 
+/**
+ * The read rule of `authorizeKey`, split so that the database can apply it (listing and KMIP Locate filter by
+ * visibility in SQL, before paging): a key is stored with the principals that may see it (`keyReaders`, the
+ * key_readers table), a caller is matched by the principals it stands for (`callerPrincipals`). `u:<cn>` is a user
+ * (the owner, or listed in the key's policy), `g:<ou>` a listed group, and `*` marks a key whose policy lists nobody:
+ * the default policy decides for those, at query time, so a change of the default needs no rewrite of the table.
+ */
+export function keyReaders(owner: string, policy: Partial<KeyPolicy>): string[] {
+  const users = policy.users ?? [];
+  const groups = policy.groups ?? [];
+  const out = new Set([`u:${owner}`, ...users.map((u) => `u:${u}`), ...groups.map((g) => `g:${g}`)]);
+  if (users.length === 0 && groups.length === 0) out.add("*");
+  return [...out];
+}
+
+/**
+ * The principals `id` stands for when it reads keys (see keyReaders): null for an admin, who sees every key; none for
+ * the roles that read no keys (auditor, peer).
+ */
+export function callerPrincipals(id: Identity, dflt: DefaultPolicy): string[] | null {
+  if (id.role === "admin") return null;
+  if (id.role !== "client") return [];
+  const open = dflt === "any-authenticated" ? true : dflt === "owner-only" ? false : listed(id, dflt.users, dflt.groups);
+  return [`u:${id.cn}`, `g:${id.ou}`, ...(open ? ["*"] : [])];
+}
+
 /** Role gate for non-key resources. */
 export function requireRole(id: Identity, roles: Identity["role"][], what: string): void {
   if (!roles.includes(id.role)) fail("forbidden", { detail: `role ${id.role} may not ${what}` });

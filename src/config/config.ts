@@ -42,12 +42,15 @@ export interface ResponseLimits {
   responseMemoryBytes: number;
   /** Object identifiers one KMIP Locate returns at most (with or without Maximum Items; page with Offset Items). */
   kmipLocateMaxItems: number;
+  /** Candidates one KMIP Locate may check one by one for attributes SQL cannot read (more: refused, never cut). */
+  kmipLocateScanMax: number;
 }
 
 export const RESPONSE_LIMIT_DEFAULTS: ResponseLimits = {
   maxResponseBytes: 8 * 1024 * 1024,
   responseMemoryBytes: 64 * 1024 * 1024,
   kmipLocateMaxItems: 1000,
+  kmipLocateScanMax: 10_000,
 };
 
 export interface GovernanceConfig {
@@ -249,6 +252,7 @@ export const CONFIG_FIELDS: Record<string, ConfigField> = {
     default: RESPONSE_LIMIT_DEFAULTS.responseMemoryBytes,
   },
   "limits.kmipLocateMaxItems": { type: "integer", min: 1, max: 100_000, default: RESPONSE_LIMIT_DEFAULTS.kmipLocateMaxItems },
+  "limits.kmipLocateScanMax": { type: "integer", min: 100, max: 1_000_000, default: RESPONSE_LIMIT_DEFAULTS.kmipLocateScanMax },
   "governance.dualControl": { type: "boolean", default: false },
   "governance.approvalWindowMinutes": { type: "integer", min: 1, max: 10080, default: 60 },
   "governance.quorum": { type: "integer", min: 2, max: 16, default: 2 },

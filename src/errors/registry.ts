@@ -112,6 +112,13 @@ export const ERRORS = {
   operation_not_supported: def(400, "Operation Not Supported", "operation {operation} is not supported"),
   feature_not_supported: def(400, "Feature Not Supported", "{detail}"),
   format_not_supported: def(400, "Key Format Type Not Supported", "{detail}"),
+  // KMIP Locate answers exactly or not at all: a filter it cannot evaluate is refused, never ignored.
+  locate_filter_unsupported: def(400, "Feature Not Supported", "Locate cannot evaluate {detail}; nothing was located"),
+  locate_too_broad: def(
+    400,
+    "Feature Not Supported",
+    "this Locate matches more than {limit} candidates that must be checked one by one (limits.kmipLocateScanMax); narrow it with Name, Object Type, State, Cryptographic Usage Mask or a date",
+  ),
   response_too_large: def(400, "Response Too Large", "the response exceeds the Maximum Response Size of {limit} bytes"),
   // Key sizes, curves and consistency (src/crypto/key-limits.ts); the memory budget for responses being built.
   key_not_accepted: def(400, "Invalid Field", "key not accepted: {detail}"),

@@ -148,6 +148,14 @@ export function stateAt(o: Pick<ObjectRow, "state" | "activated_at" | "deactivat
   return o.state;
 }
 
+/**
+ * `stateAt` in SQL, for filters (listing by state, KMIP Locate by State): the state of `objects` row `o` at the time
+ * bound to placeholder `now` — the stored state column lags by up to a minute behind the dates (the scheduler writes it).
+ */
+export const stateAtSql = (o: string, now: string): string =>
+  `(CASE WHEN ${o}.state IN ('Active', 'Pre-Active') AND ${o}.deactivated_at IS NOT NULL AND ${o}.deactivated_at <= ${now} THEN 'Deactivated'` +
+  ` WHEN ${o}.state = 'Pre-Active' AND ${o}.activated_at IS NOT NULL AND ${o}.activated_at <= ${now} THEN 'Active' ELSE ${o}.state END)`;
+
 /** KMIP: only Active objects may protect (encrypt, sign, MAC); Deactivated and Compromised may still process. */
 export const canProtect = (s: KeyState): boolean => s === "Active";
 export const canProcess = (s: KeyState): boolean => s === "Active" || s === "Deactivated" || s === "Compromised";

@@ -4,7 +4,15 @@ import type { AuditLog } from "../audit/audit-log.js";
 import { audited, type Ctx } from "../audit/operation.js";
 import type { ExecutionSummary, GovernanceService, ProtectedAction } from "../auth/governance.js";
 import { type AuthCtx, type Identity, SYSTEM_ACTOR } from "../auth/identity.js";
-import { authorizeKey, type DefaultPolicy, type KeyOperation, type KeyPolicy, mayRead } from "../auth/policy.js";
+import {
+  authorizeKey,
+  callerPrincipals,
+  type DefaultPolicy,
+  type KeyOperation,
+  type KeyPolicy,
+  keyReaders,
+  mayRead,
+} from "../auth/policy.js";
 import { generateKey, type KeyType, keyFamily, privateKeyFromDer } from "../crypto/keygen.js";
 import { Lru } from "../crypto/lru.js";
 import { fail, StrongroomError } from "../errors/registry.js";
@@ -20,6 +28,7 @@ import {
   type RevocationReason,
   type Rotation,
   stateAt,
+  stateAtSql,
 } from "./key-model.js";
 import { nextRollover } from "./rollover.js";
 import { defaultUsage } from "./usage.js";
@@ -221,6 +230,36 @@ export class KeyService {
     }
   }
 
+  /**
+   * Writes key `name`'s key_readers rows (who may see it, migration 6) from its owner and policy, in the transaction
+   * that writes them: every write of keys.owner or keys.policy calls this. `fresh`: a new key, nothing to replace.
+   */
+  async setReaders(tx: Tx, name: string, owner: string, policy: string, fresh = false): Promise<void> {
+    if (!fresh) await tx.run("DELETE FROM key_readers WHERE name = $1", [name]);
+    for (const p of keyReaders(owner, JSON.parse(policy) as Partial<KeyPolicy>)) {
+      await tx.run("INSERT INTO key_readers (principal, name) VALUES ($1, $2)", [p, name]);
+    }
+  }
+
+  /**
+   * The caller's principals for a visibility filter in SQL (see callerPrincipals): null when it sees every key. The
+   * same rule as `authorize(id, "read", …)`, which the tests hold it to.
+   */
+  readerPrincipals(id: Identity): string[] | null {
+    return callerPrincipals(id, this.deps.defaultPolicy);
+  }
+
+  /**
+   * A predicate keeping the rows whose key (column `nameCol`) `id` may see, appending its parameters to `params`; null
+   * when it sees every key. Each probe is a primary-key lookup in key_readers.
+   */
+  visibleSql(id: Identity, nameCol: string, params: SqlValue[]): string | null {
+    const ps = this.readerPrincipals(id);
+    if (ps === null) return null;
+    if (ps.length === 0) return "1 = 0";
+    return `EXISTS (SELECT 1 FROM key_readers r WHERE r.name = ${nameCol} AND r.principal IN (${ps.map((p) => `$${params.push(p)}`).join(", ")}))`;
+  }
+
   /** The version's material, unwrapped through the barrier and cached. Destroyed versions have none. */
   unwrapped(o: ObjectRow): Unwrapped {
     const hit = this.cache.get(o.id);
@@ -408,6 +447,7 @@ export class KeyService {
       now,
       this.nextRotationAt(rotation, now),
     ]);
+    await this.setReaders(tx, req.name, owner, JSON.stringify(normPolicy(req.policy)), true);
     await this.insertVersion(tx, req.name, req.type, 1, p, now, o);
     await this.assignNames(tx, p.id, [req.name]);
   }
@@ -429,45 +469,49 @@ export class KeyService {
     return audited(this.deps.audit, ctx, "key.list", {}, async (op) => {
       if (ctx.actor.role !== "admin" && ctx.actor.role !== "client")
         fail("forbidden", { detail: `role ${ctx.actor.role} may not list keys` });
-      const where: string[] = [];
-      const params: SqlValue[] = [];
-      const add = (sql: string, ...v: SqlValue[]) => {
-        let s = sql;
-        for (const x of v) {
-          params.push(x);
-          s = s.replace("?", `$${params.length}`);
-        }
-        where.push(s);
-      };
-      if (req.cursor) add("k.name > ?", req.cursor);
-      if (req.prefix) {
-        // A range on the primary key (names are ASCII), so a sparse prefix does not scan the table.
-        const upper = req.prefix.slice(0, -1) + String.fromCharCode(req.prefix.charCodeAt(req.prefix.length - 1) + 1);
-        add("k.name >= ? AND k.name < ?", req.prefix, upper);
-      }
-      if (req.type) add("k.type = ?", req.type);
-      if (req.state) add("o.state = ?", req.state);
       const limit = Math.min(Math.max(req.limit ?? 100, 1), 1000);
-      params.push(limit + 1);
+      const params: SqlValue[] = [];
+      const now = `$${params.push(this.now())}`;
+      const join = "JOIN objects o ON o.name = k.name AND o.version = k.current_version AND o.is_primary = 1";
+      // The request's filters, on name column `col`: in a visibility branch the key_readers one, whose index range
+      // (principal, name) then serves the cursor, the prefix and the order.
+      const filters = (col: string): string[] => {
+        const w: string[] = [];
+        if (req.cursor) w.push(`${col} > $${params.push(req.cursor)}`);
+        if (req.prefix) {
+          // A range on the name (names are ASCII), so a sparse prefix does not scan the table.
+          const upper = req.prefix.slice(0, -1) + String.fromCharCode(req.prefix.charCodeAt(req.prefix.length - 1) + 1);
+          w.push(`${col} >= $${params.push(req.prefix)} AND ${col} < $${params.push(upper)}`);
+        }
+        if (req.type) w.push(`k.type = $${params.push(req.type)}`);
+        if (req.state) w.push(`${stateAtSql("o", now)} = $${params.push(req.state)}`);
+        return w;
+      };
+      const principals = this.readerPrincipals(ctx.actor);
+      let where: string[];
+      if (principals === null) where = filters("k.name");
+      else {
+        // Visibility before LIMIT: the union of the first limit+1 matching keys of each principal the caller stands
+        // for (each an index range over key_readers), so pages are full and a cursor only ever names a key the
+        // caller may see.
+        const branches = principals.map((p, i) => {
+          const w = [`r.principal = $${params.push(p)}`, ...filters("r.name")];
+          return `SELECT b${i}.name FROM (SELECT r.name FROM key_readers r JOIN keys k ON k.name = r.name ${join}
+                   WHERE ${w.join(" AND ")} ORDER BY r.name LIMIT $${params.push(limit + 1)}) AS b${i}`;
+        });
+        where = [`k.name IN (${branches.join(" UNION ")})`];
+      }
       const rows = await this.deps.store.all<KeyRow & { state: KeyState }>(
-        `SELECT k.name, k.type, k.owner, k.policy, k.current_version, k.created_at, k.deletion_at, o.state
-           FROM keys k JOIN objects o ON o.name = k.name AND o.version = k.current_version AND o.is_primary = 1
-          ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY k.name LIMIT $${params.length}`,
+        `SELECT k.name, k.type, k.owner, k.current_version, k.created_at, k.deletion_at, ${stateAtSql("o", now)} AS state
+           FROM keys k ${join}
+          ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY k.name LIMIT $${params.push(limit + 1)}`,
         params,
       );
       const more = rows.length > limit;
       const page = rows.slice(0, limit);
-      const visible = page.filter((k) => {
-        try {
-          this.authorize(ctx.actor, "read", k);
-          return true;
-        } catch {
-          return false;
-        }
-      });
-      op.detail = { returned: visible.length };
+      op.detail = { returned: page.length };
       return {
-        keys: visible.map((k) => ({
+        keys: page.map((k) => ({
           name: k.name,
           type: k.type,
           state: k.state,
@@ -555,6 +599,7 @@ export class KeyService {
             name,
           ],
         );
+        if (req.policy) await this.setReaders(tx, name, k.owner, JSON.stringify(policy));
       });
       return this.view(this.deps.store, name);
     });

@@ -174,6 +174,42 @@ const schemaV5 = (): string[] => [
   "CREATE INDEX objects_deactivation_due ON objects (deactivated_at) WHERE state IN ('Pre-Active', 'Active') AND deactivated_at IS NOT NULL",
 ];
 
+/**
+ * Who may see which key, normalized so that listing and Locate filter by visibility in SQL (before LIMIT/OFFSET, with an
+ * index) rather than after: one row per principal that may read the key — `u:<cn>` for the owner and each user the key's
+ * policy lists, `g:<ou>` for each listed group, and `*` for a key whose policy lists nobody (the configured default
+ * policy then decides, at query time). Kept by the key service on every write of keys.owner / keys.policy. Existing
+ * keys are filled from the policy JSON, the only statements here that differ between the dialects.
+ */
+const schemaV6 = (d: "sqlite" | "postgres"): string[] => {
+  const users =
+    d === "sqlite"
+      ? "SELECT DISTINCT 'u:' || j.value, k.name FROM keys k, json_each(k.policy, '$.users') j WHERE 'u:' || j.value <> 'u:' || k.owner"
+      : "SELECT DISTINCT 'u:' || j.v, k.name FROM keys k CROSS JOIN LATERAL jsonb_array_elements_text(COALESCE(k.policy::jsonb -> 'users', '[]'::jsonb)) AS j(v) WHERE j.v <> k.owner";
+  const groups =
+    d === "sqlite"
+      ? "SELECT DISTINCT 'g:' || j.value, k.name FROM keys k, json_each(k.policy, '$.groups') j"
+      : "SELECT DISTINCT 'g:' || j.v, k.name FROM keys k CROSS JOIN LATERAL jsonb_array_elements_text(COALESCE(k.policy::jsonb -> 'groups', '[]'::jsonb)) AS j(v)";
+  const listsNobody =
+    d === "sqlite"
+      ? "COALESCE(json_array_length(policy, '$.users'), 0) + COALESCE(json_array_length(policy, '$.groups'), 0) = 0"
+      : "jsonb_array_length(COALESCE(policy::jsonb -> 'users', '[]'::jsonb)) + jsonb_array_length(COALESCE(policy::jsonb -> 'groups', '[]'::jsonb)) = 0";
+  return [
+    `CREATE TABLE key_readers (
+       principal TEXT NOT NULL,
+       name TEXT NOT NULL,
+       PRIMARY KEY (principal, name)
+     )${d === "sqlite" ? " WITHOUT ROWID" : ""}`,
+    "CREATE INDEX key_readers_name ON key_readers (name)",
+    // KMIP Locate answers newest first, paged with LIMIT/OFFSET: this order from an index rather than a sort of every match.
+    "CREATE INDEX objects_created ON objects (created_at DESC, id)",
+    "INSERT INTO key_readers (principal, name) SELECT 'u:' || owner, name FROM keys",
+    `INSERT INTO key_readers (principal, name) ${users}`,
+    `INSERT INTO key_readers (principal, name) ${groups}`,
+    `INSERT INTO key_readers (principal, name) SELECT '*', name FROM keys WHERE ${listsNobody}`,
+  ];
+};
+
 export const MIGRATIONS: Migration[] = [
   {
     version: 1,
@@ -204,5 +240,11 @@ export const MIGRATIONS: Migration[] = [
     description: "scheduled activation and deactivation dates: partial indexes for the scheduler",
     sqlite: schemaV5(),
     postgres: schemaV5(),
+  },
+  {
+    version: 6,
+    description: "key visibility in SQL (key_readers) for listing and Locate; Locate order index",
+    sqlite: schemaV6("sqlite"),
+    postgres: schemaV6("postgres"),
   },
 ];
