@@ -45,13 +45,6 @@ export interface LocateFilter {
 
 const ACTIVE_STATES: KeyState[] = ["Active", "Pre-Active"];
 
-/** KMIP Usage Limits of an object: how many bytes (or operations) it may still process. */
-export interface UsageLimits {
-  total: number;
-  count: number;
-  unit: "byte" | "object";
-}
-
 /** The rows of one key as they were before a batch changed them (null: the key did not exist). */
 type KeySnapshot = { key: Row; objects: Row[]; names: Row[] } | null;
 
@@ -118,7 +111,7 @@ export class ObjectService {
   }
 
   /** Called inside a change's transaction before it writes to key `name`: keeps the key's rows once per journal. */
-  private async journal(tx: Tx, name: string): Promise<void> {
+  async journal(tx: Tx, name: string): Promise<void> {
     const j = undoScope.getStore();
     if (!j || j.keys.has(name)) return;
     const key = await tx.get<Row>("SELECT * FROM keys WHERE name = $1", [name]);
@@ -512,28 +505,6 @@ export class ObjectService {
       if (attrs.served) return;
       await this.journal(tx, row.name);
       await tx.run("UPDATE objects SET attributes = $1 WHERE id = $2", [JSON.stringify({ ...attrs, served: true }), id]);
-    });
-  }
-
-  /**
-   * Charges one use of `bytes` bytes against the object's Usage Limits (if it has any), in the transaction of the
-   * operation's audit event. The Usage Limits Count is counted down by each use; once exhausted the object may not be
-   * used: Permission Denied.
-   */
-  async consumeUsage(op: OpScope, id: string, bytes: number): Promise<void> {
-    // On every Encrypt/Decrypt/Sign/MAC: a cached row, and no JSON parse unless the object has usage limits at all.
-    const row = await this.deps.store.cachedGet<{ attributes: string }>("SELECT attributes FROM objects WHERE id = $1", [id]);
-    if (!row?.attributes.includes('"usageLimits"') || !(JSON.parse(row.attributes) as { usageLimits?: UsageLimits }).usageLimits) return;
-    await op.commit(this.deps.store, async (tx) => {
-      const fresh = await tx.get<{ attributes: string; name: string }>("SELECT attributes, name FROM objects WHERE id = $1", [id]);
-      const attrs = JSON.parse(fresh?.attributes ?? "{}") as ObjectAttributes & { usageLimits?: UsageLimits };
-      const u = attrs.usageLimits;
-      if (!u || !fresh) return;
-      const need = u.unit === "byte" ? bytes : 1;
-      if (u.count < need) fail("forbidden", { detail: `the usage limits of object ${id} are exhausted` });
-      await this.journal(tx, fresh.name);
-      attrs.usageLimits = { ...u, count: u.count - need };
-      await tx.run("UPDATE objects SET attributes = $1 WHERE id = $2", [JSON.stringify(attrs), id]);
     });
   }
 
