@@ -154,6 +154,7 @@ export const canProcess = (s: KeyState): boolean => s === "Active" || s === "Dea
 
 /** A KMIP Boolean attribute stored by the KMIP layer (TTLV, base64) in the object's attributes, if set. */
 export function storedKmipBoolean(o: ObjectRow, name: string): boolean | undefined {
+  if (!o.attributes.includes(`"${name}"`)) return undefined;
   const v = (JSON.parse(o.attributes) as { kmip?: Record<string, string[]> }).kmip?.[name]?.[0];
   if (!v) return undefined;
   const b = Buffer.from(v, "base64");
@@ -164,6 +165,8 @@ export function storedKmipBoolean(o: ObjectRow, name: string): boolean | undefin
 
 /** A KMIP Date-Time attribute stored by the KMIP layer (e.g. Protect Stop Date), in milliseconds, if set. */
 export function storedKmipDate(o: ObjectRow, name: string): number | undefined {
+  // Checked on every protect/process use: no JSON parse for the many objects without the attribute.
+  if (!o.attributes.includes(`"${name}"`)) return undefined;
   const v = (JSON.parse(o.attributes) as { kmip?: Record<string, string[]> }).kmip?.[name]?.[0];
   if (!v) return undefined;
   const b = Buffer.from(v, "base64");

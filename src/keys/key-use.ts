@@ -15,7 +15,7 @@ import { requireUsage, USAGE, type UsageBit } from "./usage.js";
  *
  * | #  | rule                                              | applies to                     | error code                     |
  * |----|---------------------------------------------------|--------------------------------|--------------------------------|
- * | 1  | role and per-key policy (owner, listed users and  | every use and release          | key_not_found / object_not_found|
+ * | 1  | role and per-key policy (owner, listed users and  | every use and release          | key_not_found, object_not_found|
  * |    | groups, operations); admins never use keys        |                                | when the caller may not read   |
  * |    |                                                   |                                | the key, else forbidden        |
  * | 2  | admin wrapped release only as a dual-control      | release (wrapped), wrap        | forbidden                      |
@@ -216,9 +216,9 @@ export class KeyUseService {
    * limits are not exceeded". The count goes down by the bytes processed (unit byte) or by one (unit object).
    */
   async charge(op: OpScope, o: ObjectRow, bytes: number): Promise<void> {
-    // On every protect use: a cached row, and no JSON parse unless the object has usage limits at all.
-    const row = await this.deps.store.cachedGet<{ attributes: string }>("SELECT attributes FROM objects WHERE id = $1", [o.id]);
-    if (!row?.attributes.includes('"usageLimits"') || !(JSON.parse(row.attributes) as { usageLimits?: UsageLimits }).usageLimits) return;
+    // On every protect use: no query and no JSON parse unless the loaded row has usage limits at all (the count itself
+    // is read and written in the transaction below).
+    if (!o.attributes.includes('"usageLimits"') || !(JSON.parse(o.attributes) as { usageLimits?: UsageLimits }).usageLimits) return;
     await op.commit(this.deps.store, async (tx) => {
       const fresh = await tx.get<{ attributes: string; name: string }>("SELECT attributes, name FROM objects WHERE id = $1", [o.id]);
       const attrs = JSON.parse(fresh?.attributes ?? "{}") as ObjectAttributes & { usageLimits?: UsageLimits };
