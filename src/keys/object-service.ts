@@ -9,7 +9,7 @@ import type { KeyType } from "../crypto/keygen.js";
 import { fail, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import type { Row, SqlValue, Tx } from "../store/store.js";
 import type { KeyRow, KeyState, ObjectRow, ObjectType, RevocationReason } from "./key-model.js";
-import { addLink, type KeyService, OBJECT_COLUMNS, type ObjectAttributes, type PreparedVersion, type Unwrapped } from "./key-service.js";
+import { addLink, type KeyService, OBJECT_COLUMNS, type ObjectAttributes, type PreparedVersion } from "./key-service.js";
 
 /** What a KMIP Create / Register / Create Key Pair asks for, after the KMIP layer decoded it. */
 export interface ObjectSpec {
@@ -506,13 +506,6 @@ export class ObjectService {
       await this.journal(tx, row.name);
       await tx.run("UPDATE objects SET attributes = $1 WHERE id = $2", [JSON.stringify({ ...attrs, served: true }), id]);
     });
-  }
-
-  /** The unwrapped material of an object the caller may use for `action` (after state checks by the caller). */
-  async material(ctx: AuthCtx, op: OpScope, id: string, action: KeyOperation): Promise<Loaded & { unwrapped: Unwrapped | null }> {
-    const l = await this.authorized(ctx, op, id, action);
-    if (!l.obj.material) return { ...l, unwrapped: null };
-    return { ...l, unwrapped: this.keys.unwrapped(l.obj) };
   }
 
   /**
