@@ -11,6 +11,7 @@ import { TransferService } from "./keys/export-import.js";
 import type { RevocationReason } from "./keys/key-model.js";
 import { KeyReports } from "./keys/key-report.js";
 import { KeyService } from "./keys/key-service.js";
+import { KeyUseService } from "./keys/key-use.js";
 import { ObjectService } from "./keys/object-service.js";
 import { UsageTracker } from "./keys/usage-tracker.js";
 import type { Logger } from "./logger.js";
@@ -41,6 +42,8 @@ export interface App {
   access: AccessService;
   keys: KeyService;
   crypto: CryptoService;
+  /** The one key-use policy (use and release of a key version), called by REST and KMIP alike. */
+  keyUse: KeyUseService;
   /** Managed objects by KMIP Unique Identifier (the KMIP layer's view of the same keys). */
   objects: ObjectService;
   /** Wrapped export, the BYOK import key and import (PCI mode). */
@@ -89,13 +92,14 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     cacheSize: config.limits.keyCacheSize,
     maxResponseBytes: config.limits.maxResponseBytes,
   });
-  const crypto = new CryptoService(keys);
   const objects = new ObjectService(keys);
+  const keyUse = new KeyUseService(keys, objects);
+  const crypto = new CryptoService(keys, keyUse);
   const usage = new UsageTracker({ store, audit, clock, keys });
   observeSuccess(audit, (actor, action, op) => usage.observe(actor, action, op));
   usage.start(5000, (e) => o.log.error("key usage flush failed", { error: String(e) }));
   const reports = new KeyReports({ store, audit, clock, usage });
-  const transfer = new TransferService({ keys, objects });
+  const transfer = new TransferService({ keys, objects, keyUse });
   const certs = new CertificateService({
     store,
     barrier,
@@ -204,6 +208,7 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     access,
     keys,
     crypto,
+    keyUse,
     objects,
     transfer,
     certs,

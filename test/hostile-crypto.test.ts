@@ -36,7 +36,13 @@ const LOCATE_CAP = 100;
 // DER by hand: OpenSSL 3.5 (Node 24) checks RSA keys imported as JWK, so keys that are wrong on purpose are encoded
 // directly (DER import is not checked, which is what the server's own consistency probe is for).
 const derLength = (n: number) =>
-  n < 0x80 ? Buffer.from([n]) : n < 0x100 ? Buffer.from([0x81, n]) : n < 0x10000 ? Buffer.from([0x82, n >> 8, n & 0xff]) : Buffer.from([0x83, n >> 16, (n >> 8) & 0xff, n & 0xff]);
+  n < 0x80
+    ? Buffer.from([n])
+    : n < 0x100
+      ? Buffer.from([0x81, n])
+      : n < 0x10000
+        ? Buffer.from([0x82, n >> 8, n & 0xff])
+        : Buffer.from([0x83, n >> 16, (n >> 8) & 0xff, n & 0xff]);
 const tlv = (tag: number, body: Buffer) => Buffer.concat([Buffer.from([tag]), derLength(body.length), body]);
 const derInt = (b: Buffer) => tlv(0x02, b[0] & 0x80 ? Buffer.concat([Buffer.from([0]), b]) : b);
 const RSA_ALG = tlv(0x30, Buffer.concat([tlv(0x06, Buffer.from("2a864886f70d010101", "hex")), tlv(0x05, Buffer.alloc(0))]));
@@ -59,10 +65,16 @@ function fakeRsa(bits: number): { pkcs8: Buffer; spkiPem: string } {
   const n = big(bits);
   const e = Buffer.from([1, 0, 1]);
   const half = () => big(bits / 2);
-  const spki = tlv(0x30, Buffer.concat([RSA_ALG, tlv(0x03, Buffer.concat([Buffer.from([0]), tlv(0x30, Buffer.concat([derInt(n), derInt(e)]))]))]));
+  const spki = tlv(
+    0x30,
+    Buffer.concat([RSA_ALG, tlv(0x03, Buffer.concat([Buffer.from([0]), tlv(0x30, Buffer.concat([derInt(n), derInt(e)]))]))]),
+  );
   return {
     pkcs8: rsaPkcs8([n, e, big(bits), half(), half(), half(), half(), half()]),
-    spkiPem: `-----BEGIN PUBLIC KEY-----\n${spki.toString("base64").replace(/(.{64})/g, "$1\n").trim()}\n-----END PUBLIC KEY-----\n`,
+    spkiPem: `-----BEGIN PUBLIC KEY-----\n${spki
+      .toString("base64")
+      .replace(/(.{64})/g, "$1\n")
+      .trim()}\n-----END PUBLIC KEY-----\n`,
   };
 }
 

@@ -132,15 +132,21 @@ describe("role matrix", () => {
     headers?: Record<string, string>;
     /**
      * An allowed caller's request reaches the service but cannot succeed in this instance (unseal of an unsealed
-     * server, rekey of a file seal, approval of an unknown request): any reply but 401/403 shows the role passed.
+     * server, rekey of a file seal, approval of an unknown request): the exact refusal the service gives it, which
+     * shows the role passed the gate.
      */
-    allowedIfNotRefused?: boolean;
+    allowedAs?: { status: number; code: string };
   }
   const kmipMessage = () => ttlvToJson(request(V14, [["DiscoverVersions", []]]));
   const REST_REQUESTS: Record<string, () => Promise<RestReq>> = {
     "GET /v1/sys/health": async () => ({ method: "GET", path: "/v1/sys/health" }),
     "GET /v1/sys/status": async () => ({ method: "GET", path: "/v1/sys/status" }),
-    "POST /v1/sys/unseal": async () => ({ method: "POST", path: "/v1/sys/unseal", body: { share: "x" }, allowedIfNotRefused: true }),
+    "POST /v1/sys/unseal": async () => ({
+      method: "POST",
+      path: "/v1/sys/unseal",
+      body: { share: "x" },
+      allowedAs: { status: 400, code: "bad_request" },
+    }),
     "GET /v1/openapi.json": async () => ({ method: "GET", path: "/v1/openapi.json" }),
     "POST /v1/keys": async () => ({ method: "POST", path: "/v1/keys", body: { name: uniq("new"), type: "aes-256" } }),
     "GET /v1/keys": async () => ({ method: "GET", path: "/v1/keys" }),
@@ -209,9 +215,13 @@ describe("role matrix", () => {
     "POST /v1/approvals/{id}/approve": async () => ({
       method: "POST",
       path: `/v1/approvals/${randomUUID()}/approve`,
-      allowedIfNotRefused: true,
+      allowedAs: { status: 404, code: "approval_not_found" },
     }),
-    "POST /v1/approvals/{id}/deny": async () => ({ method: "POST", path: `/v1/approvals/${randomUUID()}/deny`, allowedIfNotRefused: true }),
+    "POST /v1/approvals/{id}/deny": async () => ({
+      method: "POST",
+      path: `/v1/approvals/${randomUUID()}/deny`,
+      allowedAs: { status: 404, code: "approval_not_found" },
+    }),
     "POST /v1/approvals/window": async () => ({ method: "POST", path: "/v1/approvals/window", body: { minutes: 1 } }),
     "GET /v1/sys/governance": async () => ({ method: "GET", path: "/v1/sys/governance" }),
     "PATCH /v1/sys/governance": async () => ({ method: "PATCH", path: "/v1/sys/governance", body: { approvalWindowMinutes: 60 } }),
@@ -219,16 +229,16 @@ describe("role matrix", () => {
       method: "POST",
       path: "/v1/sys/rekey/init",
       body: { shares: 3, threshold: 2 },
-      allowedIfNotRefused: true,
+      allowedAs: { status: 400, code: "bad_request" },
     }),
-    "GET /v1/sys/rekey": async () => ({ method: "GET", path: "/v1/sys/rekey", allowedIfNotRefused: true }),
+    "GET /v1/sys/rekey": async () => ({ method: "GET", path: "/v1/sys/rekey" }),
     "POST /v1/sys/rekey/update": async () => ({
       method: "POST",
       path: "/v1/sys/rekey/update",
       body: { nonce: "0", share: "x" },
-      allowedIfNotRefused: true,
+      allowedAs: { status: 400, code: "bad_request" },
     }),
-    "DELETE /v1/sys/rekey": async () => ({ method: "DELETE", path: "/v1/sys/rekey", allowedIfNotRefused: true }),
+    "DELETE /v1/sys/rekey": async () => ({ method: "DELETE", path: "/v1/sys/rekey" }),
     "POST /v1/sys/rotate-master": async () => ({ method: "POST", path: "/v1/sys/rotate-master" }),
     "POST /v1/sys/rotate-kek": async () => ({ method: "POST", path: "/v1/sys/rotate-kek" }),
     "GET /v1/sys/rotate-kek": async () => ({ method: "GET", path: "/v1/sys/rotate-kek" }),
@@ -277,10 +287,11 @@ describe("role matrix", () => {
           continue;
         }
         if (allowedNow(row, role)) {
-          assert.ok(
-            r.status < 300 || (req.allowedIfNotRefused && r.status !== 401 && r.status !== 403),
-            `${what} should be allowed: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`,
-          );
+          const detail = `${r.status} ${JSON.stringify(r.body).slice(0, 300)}`;
+          if (req.allowedAs) {
+            assert.equal(r.status, req.allowedAs.status, `${what}: ${detail}`);
+            assert.equal(r.body.error?.code, req.allowedAs.code, `${what}: ${detail}`);
+          } else assert.ok(r.status < 300, `${what} should be allowed: ${detail}`);
           if (i.server.app.barrier.sealed) {
             await i.restart();
             await connectAll();

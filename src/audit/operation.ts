@@ -19,6 +19,7 @@ const DENIALS = new Set<string>([
   "cert_unknown",
   "cert_expired",
   "usage_not_permitted",
+  "usage_limits_exhausted",
   "pci_cleartext_refused",
 ]);
 
@@ -59,9 +60,12 @@ export class OpScope {
 
   /** Applies a change and appends its success event in the same transaction. */
   async commit<T>(store: Store, fn: (tx: Tx) => Promise<T>): Promise<T> {
+    // One event per operation: a second change in the same operation (a Get that charges its wrapping key's Usage
+    // Limits and then marks the object served) commits without appending the event again.
+    const first = !this.committed;
     const result = await store.atomic(async (tx) => {
       const value = await fn(tx);
-      await this.audit.append(tx, this.event("success"));
+      if (first) await this.audit.append(tx, this.event("success"));
       return value;
     });
     this.committed = true;

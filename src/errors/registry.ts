@@ -94,6 +94,9 @@ export const ERRORS = {
   // KMIP Sensitive / Extractable attributes (1.x clients get Permission Denied).
   sensitive: def(403, "Permission Denied", "object '{id}' is Sensitive: its value is only released wrapped", "Sensitive"),
   not_extractable: def(403, "Permission Denied", "object '{id}' is not extractable", "Not Extractable"),
+  // KMIP Usage Limits: counted down by every protect use, over every transport (src/keys/key-use.ts). The OASIS 2.1
+  // vector CS-BC-M-7-21 expects Permission Denied here, not the 2.x reason Usage Limit Exceeded.
+  usage_limits_exhausted: def(403, "Permission Denied", "the usage limits of '{id}' are exhausted"),
   // PCI mode: no clear-text key material leaves or enters (REST material/import, KMIP Get/Export/Register/Import).
   pci_cleartext_refused: def(403, "Permission Denied", "PCI mode: clear-text key material may not leave or enter this server; {detail}"),
   unwrap_failed: def(400, "Cryptographic Failure", "the wrapped key could not be unwrapped: {detail}"),

@@ -8,10 +8,10 @@ import { checkKeyLimits } from "../crypto/key-limits.js";
 import { keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
 import { signAsync } from "../crypto/offload.js";
 import { fail, isStrongroomError, StrongroomError } from "../errors/registry.js";
-import { pciMode, refuseReserved } from "./export-import.js";
-import { canProcess, canProtect, clearReleaseRefused, type KeyRow, type ObjectRow } from "./key-model.js";
+import type { KeyRow, ObjectRow } from "./key-model.js";
 import type { KeyService } from "./key-service.js";
-import { requireUsage } from "./usage.js";
+import type { KeyUse, KeyUseService } from "./key-use.js";
+import type { UsageBit } from "./usage.js";
 
 export type Hash = "sha256" | "sha384" | "sha512";
 export type SignAlgorithm = "pss" | "pkcs1" | "ecdsa";
@@ -54,14 +54,16 @@ export type BatchOp = keyof BatchOps;
 
 export type BatchResult<R> = R | { error: { code: string; message: string } };
 
-const POLICY_OP: Record<BatchOp, UseOperation> = {
-  encrypt: "encrypt",
-  decrypt: "decrypt",
-  rewrap: "rewrap",
-  sign: "sign",
-  verify: "verify",
-  hmac: "hmac",
-  "hmac-verify": "hmac",
+/** What each operation does with the key, for the key-use policy: protect or process, with which right and usage. */
+const USE_OF: Record<BatchOp, KeyUse & { purpose: "protect" | "process" }> = {
+  encrypt: { purpose: "protect", right: "encrypt", usage: "Encrypt" },
+  decrypt: { purpose: "process", right: "decrypt", usage: "Decrypt" },
+  // Rewrap decrypts (process) and encrypts again under the current version (protect), with the rewrap right.
+  rewrap: { purpose: "process", right: "rewrap", usage: "Decrypt" },
+  sign: { purpose: "protect", right: "sign", usage: "Sign" },
+  verify: { purpose: "process", right: "verify", usage: "Verify" },
+  hmac: { purpose: "protect", right: "hmac", usage: "MACGenerate" },
+  "hmac-verify": { purpose: "process", right: "hmac", usage: "MACVerify" },
 };
 
 /** Hard cap on items in one batch request. */
@@ -76,57 +78,50 @@ function jsonBytes(r: object): number {
   return n;
 }
 
+/** One item's run: the policy right it uses, the audit scope naming its version (null inside a batch), and the
+ * operation whose transaction charges Usage Limits. */
+interface Run {
+  right: UseOperation;
+  scope: OpScope | null;
+  op: OpScope;
+}
+
 export class CryptoService {
-  constructor(private readonly keys: KeyService) {}
+  constructor(
+    private readonly keys: KeyService,
+    private readonly policy: KeyUseService,
+  ) {}
 
   private get deps() {
     return this.keys.deps;
   }
 
-  /** Loads the key, checks policy and that it is usable at all, then runs `fn` as one audited operation. */
-  private use<T>(ctx: AuthCtx, name: string, op: UseOperation, action: string, fn: (k: KeyRow, scope: OpScope) => Promise<T>): Promise<T> {
-    return audited(this.deps.audit, ctx, action, { name }, async (scope) => {
-      const k = await this.keys.findKey(this.deps.store, name);
-      this.keys.authorize(ctx.actor, op, k);
-      if (k.destroyed_at) fail("invalid_state", { detail: `key '${name}' is destroyed` });
-      if (k.deletion_at) fail("invalid_state", { detail: `key '${name}' is scheduled for destruction; cancel the deletion to use it` });
-      return fn(k, scope);
-    });
+  /**
+   * Runs `fn` as one audited operation on key `name`, once the key-use policy has authorized `right` (a key the
+   * caller may not read is not found). Every other rule is decided per version by the policy (KeyUseService).
+   */
+  private use<T>(ctx: AuthCtx, name: string, use: KeyUse, action: string, fn: (k: KeyRow, scope: OpScope) => Promise<T>): Promise<T> {
+    return audited(this.deps.audit, ctx, action, { name }, async (scope) => fn(await this.policy.key(ctx, name, use), scope));
   }
 
   private requireFamily(k: KeyRow, families: string[], operation: string): void {
     if (!families.includes(keyFamily(k.type))) fail("wrong_key_type", { name: k.name, type: k.type, operation });
   }
 
-  private async current(k: KeyRow, scope: OpScope | null, protect: boolean): Promise<ObjectRow> {
-    const o = await this.keys.findVersion(this.deps.store, k);
-    if (scope) scope.target.version = o.version;
-    if (protect ? !canProtect(o.state) : !canProcess(o.state)) {
-      fail("invalid_state", { detail: `version ${o.version} of '${k.name}' is ${o.state}` });
-    }
-    return o;
+  /** A version (default: current) that may protect with `usage`: Active, before its Protect Stop Date, … */
+  private protect(k: KeyRow, run: Run, usage: UsageBit, version?: number): Promise<ObjectRow> {
+    return this.policy.version(k, { purpose: "protect", right: run.right, usage }, version, run.scope);
   }
 
-  private async version(k: KeyRow, version: number | undefined, scope: OpScope | null): Promise<ObjectRow> {
-    const o = await this.keys.findVersion(this.deps.store, k, version);
-    if (scope) scope.target.version = o.version;
-    if (!canProcess(o.state)) fail("invalid_state", { detail: `version ${o.version} of '${k.name}' is ${o.state}` });
-    return o;
+  /** A version (default: current) that may process with `usage`: Active, Deactivated or Compromised, … */
+  private process(k: KeyRow, run: Run, usage: UsageBit, version?: number): Promise<ObjectRow> {
+    return this.policy.version(k, { purpose: "process", right: run.right, usage }, version, run.scope);
   }
 
   async material(ctx: AuthCtx, name: string, version?: number) {
-    return this.use(ctx, name, "material", "key.material", async (k, scope) => {
-      if (pciMode(this.keys))
-        fail("pci_cleartext_refused", {
-          detail: `export key '${name}' wrapped instead: POST /v1/keys/${name}/export (RSA or AES wrapping key)`,
-        });
-      refuseReserved(k.name);
-      if (k.exportable !== 1) fail("forbidden", { detail: `key '${name}' is not exportable` });
-      const o = await this.keys.findVersion(this.deps.store, k, version);
-      scope.target.version = o.version;
-      if (o.state === "Pre-Active") fail("invalid_state", { detail: `version ${o.version} of '${name}' is Pre-Active` });
-      const refused = clearReleaseRefused(o);
-      if (refused) fail("not_extractable", { id: `${name} v${o.version} (${refused})` });
+    const use: KeyUse = { purpose: "release", form: "clear" };
+    return this.use(ctx, name, use, "key.material", async (k, scope) => {
+      const o = await this.policy.version(k, use, version, scope);
       const u = this.keys.unwrapped(o);
       const fam = keyFamily(k.type);
       return {
@@ -141,17 +136,17 @@ export class CryptoService {
 
   // ---- single-item cores, shared by the plain and batch forms ----
 
-  private async encryptOne(k: KeyRow, item: EncryptItem, scope: OpScope | null) {
+  private async encryptOne(k: KeyRow, item: EncryptItem, run: Run) {
     this.requireFamily(k, ["aes"], "encrypt");
     const mode = item.algorithm ?? "aes-gcm";
     if (item.context && mode !== "aes-gcm") fail("validation", { detail: "context (AAD) requires algorithm aes-gcm" });
-    const o = await this.current(k, scope, true);
-    requireUsage(o.usage_mask, "Encrypt", `version ${o.version} of '${k.name}'`);
+    const o = await this.protect(k, run, "Encrypt");
+    await this.policy.charge(run.op, o, item.plaintext.length);
     const key = this.keys.unwrapped(o).secret;
     return { ciphertext: encryptBlob(mode, o.version, key, item.plaintext, item.context ?? null), version: o.version };
   }
 
-  private async decryptOne(k: KeyRow, item: DecryptItem, scope: OpScope | null) {
+  private async decryptOne(k: KeyRow, item: DecryptItem, run: Run) {
     this.requireFamily(k, ["aes"], "decrypt");
     let version: number;
     try {
@@ -160,8 +155,7 @@ export class CryptoService {
       if (e instanceof CiphertextFormatError) return fail("invalid_ciphertext", { detail: e.message });
       throw e;
     }
-    const o = await this.version(k, version, scope);
-    requireUsage(o.usage_mask, "Decrypt", `version ${o.version} of '${k.name}'`);
+    const o = await this.process(k, run, "Decrypt", version);
     const key = this.keys.unwrapped(o).secret;
     try {
       return { plaintext: decryptBlob(item.ciphertext, key, item.context ?? null), version: o.version };
@@ -170,7 +164,7 @@ export class CryptoService {
     }
   }
 
-  private async rewrapOne(k: KeyRow, item: DecryptItem, scope: OpScope | null) {
+  private async rewrapOne(k: KeyRow, item: DecryptItem, run: Run) {
     // Rewrap never shows plaintext, so a caller with only the rewrap right must not learn anything from it:
     // unauthenticated CBC/CTR ciphertext would make it a padding oracle. Those use decrypt + encrypt.
     try {
@@ -181,10 +175,10 @@ export class CryptoService {
       if (e instanceof CiphertextFormatError) return fail("invalid_ciphertext", { detail: e.message });
       throw e;
     }
-    const { plaintext } = await this.decryptOne(k, item, null);
+    const { plaintext } = await this.decryptOne(k, item, { ...run, scope: null });
     try {
       const mode = parseHeader(item.ciphertext).mode;
-      return await this.encryptOne(k, { plaintext, context: item.context, algorithm: mode }, scope);
+      return await this.encryptOne(k, { plaintext, context: item.context, algorithm: mode }, run);
     } finally {
       plaintext.fill(0);
     }
@@ -206,20 +200,21 @@ export class CryptoService {
     return { hash, algorithm, padding };
   }
 
-  private async signOne(k: KeyRow, item: SignItem, scope: OpScope | null) {
+  private async signOne(k: KeyRow, item: SignItem, run: Run) {
     const { hash, algorithm, padding } = this.signParams(k, item);
-    const o = await this.current(k, scope, true);
-    requireUsage(o.usage_mask, "Sign", `version ${o.version} of '${k.name}'`);
+    const o = await this.protect(k, run, "Sign");
     const key = this.keys.unwrapped(o).privateKey;
     if (!key) return fail("wrong_key_type", { name: k.name, type: k.type, operation: "sign" });
     // A key registered over KMIP before the size limits existed is not used; the signature is made off the event loop.
     checkKeyLimits(key, "registered");
+    await this.policy.charge(run.op, o, item.input.length);
     return { signature: await signAsync(hash, item.input, { key, ...padding }), version: o.version, algorithm, hash };
   }
 
-  private async verifyOne(k: KeyRow, item: VerifyItem, scope: OpScope | null) {
+  private async verifyOne(k: KeyRow, item: VerifyItem, run: Run) {
     const { hash, padding } = this.signParams(k, item);
-    const o = await this.version(k, item.version, scope);
+    // Verification uses the public half: its usage mask (Verify) and state decide, as for KMIP Signature Verify.
+    const o = await this.policy.publicVersion(k, { purpose: "process", right: run.right, usage: "Verify" }, item.version, run.scope);
     if (!o.public_key) return fail("wrong_key_type", { name: k.name, type: k.type, operation: "verify" });
     const pub = publicKeyFromDer(o.public_key);
     checkKeyLimits(pub, "registered");
@@ -227,27 +222,26 @@ export class CryptoService {
     return { valid, version: o.version };
   }
 
-  private async hmacOne(k: KeyRow, item: HmacItem, scope: OpScope | null) {
+  private async hmacOne(k: KeyRow, item: HmacItem, run: Run) {
     this.requireFamily(k, ["hmac"], "hmac");
-    const o = item.version === undefined ? await this.current(k, scope, true) : await this.version(k, item.version, scope);
-    if (item.version !== undefined && !canProtect(o.state)) fail("invalid_state", { detail: `version ${o.version} is ${o.state}` });
-    requireUsage(o.usage_mask, "MACGenerate", `version ${o.version} of '${k.name}'`);
+    // MAC generation protects, also with an older version named explicitly.
+    const o = await this.protect(k, run, "MACGenerate", item.version);
+    await this.policy.charge(run.op, o, item.input.length);
     const hash = k.type.replace("hmac-", "");
     return { mac: createHmac(hash, this.keys.unwrapped(o).secret).update(item.input).digest(), version: o.version };
   }
 
-  private async hmacVerifyOne(k: KeyRow, item: HmacItem, scope: OpScope | null) {
+  private async hmacVerifyOne(k: KeyRow, item: HmacItem, run: Run) {
     this.requireFamily(k, ["hmac"], "hmac");
     if (!item.mac) return fail("validation", { detail: "mac is required" });
-    const o = await this.version(k, item.version, scope);
-    requireUsage(o.usage_mask, "MACVerify", `version ${o.version} of '${k.name}'`);
+    const o = await this.process(k, run, "MACVerify", item.version);
     const hash = k.type.replace("hmac-", "");
     const want = createHmac(hash, this.keys.unwrapped(o).secret).update(item.input).digest();
     return { valid: want.length === item.mac.length && timingSafeEqual(want, item.mac), version: o.version };
   }
 
-  private core<O extends BatchOp>(op: O): (k: KeyRow, item: BatchOps[O][0], scope: OpScope | null) => Promise<BatchOps[O][1]> {
-    const table: { [P in BatchOp]: (k: KeyRow, item: BatchOps[P][0], s: OpScope | null) => Promise<BatchOps[P][1]> } = {
+  private core<O extends BatchOp>(op: O): (k: KeyRow, item: BatchOps[O][0], run: Run) => Promise<BatchOps[O][1]> {
+    const table: { [P in BatchOp]: (k: KeyRow, item: BatchOps[P][0], r: Run) => Promise<BatchOps[P][1]> } = {
       encrypt: (k, i, s) => this.encryptOne(k, i, s),
       decrypt: (k, i, s) => this.decryptOne(k, i, s),
       rewrap: (k, i, s) => this.rewrapOne(k, i, s),
@@ -256,19 +250,25 @@ export class CryptoService {
       hmac: (k, i, s) => this.hmacOne(k, i, s),
       "hmac-verify": (k, i, s) => this.hmacVerifyOne(k, i, s),
     };
-    return table[op] as (k: KeyRow, item: BatchOps[O][0], scope: OpScope | null) => Promise<BatchOps[O][1]>;
+    return table[op] as (k: KeyRow, item: BatchOps[O][0], run: Run) => Promise<BatchOps[O][1]>;
   }
 
   /** One item: a single audited request. */
   run<O extends BatchOp>(ctx: AuthCtx, name: string, op: O, item: BatchOps[O][0]): Promise<BatchOps[O][1]> {
-    return this.use(ctx, name, POLICY_OP[op], `key.${op}`, (k, scope) => this.core(op)(k, item, scope));
+    const right = USE_OF[op].right;
+    return this.use(ctx, name, USE_OF[op], `key.${op}`, (k, scope) => this.core(op)(k, item, { right, scope, op: scope }));
   }
 
   /** Many items under one key: one audit event for the request, a result or an error per item, in order. */
   batch<O extends BatchOp>(ctx: AuthCtx, name: string, op: O, items: BatchOps[O][0][]): Promise<BatchResult<BatchOps[O][1]>[]> {
     if (items.length > MAX_BATCH) fail("validation", { detail: `batch holds at most ${MAX_BATCH} items` });
-    return this.use(ctx, name, POLICY_OP[op], `key.${op}`, async (k, scope) => {
+    const right = USE_OF[op].right;
+    return this.use(ctx, name, USE_OF[op], `key.${op}`, async (k, scope) => {
       const fn = this.core(op);
+      // Items name no version in the audit event (one event for the request, uses counted per version below); a
+      // key with Usage Limits is charged per item in the request's transaction.
+      const run: Run = { right, scope: null, op: scope };
+      scope.detail = { batch: items.length };
       const out: BatchResult<BatchOps[O][1]>[] = [];
       const uses = new Map<number, number>();
       let failed = 0;
@@ -280,7 +280,7 @@ export class CryptoService {
       for (const item of items) {
         try {
           if (full) fail("response_too_large", { limit });
-          const r = await fn(k, item, null);
+          const r = await fn(k, item, run);
           const n = jsonBytes(r);
           if (size + n > limit) {
             full = true;
@@ -303,13 +303,13 @@ export class CryptoService {
   }
 
   async datakey(ctx: AuthCtx, name: string, req: { bits?: 128 | 256; mode?: "plaintext" | "wrapped"; context?: Buffer }) {
-    const op: UseOperation = "datakey";
-    return this.use(ctx, name, op, "key.datakey", async (k, scope) => {
+    const right: UseOperation = "datakey";
+    return this.use(ctx, name, { purpose: "protect", right, usage: "Encrypt" }, "key.datakey", async (k, scope) => {
       const bits = req.bits ?? 256;
       scope.detail = { bits, mode: req.mode ?? "plaintext" };
       const dataKey = randomBytes(bits / 8);
       try {
-        const { ciphertext, version } = await this.encryptOne(k, { plaintext: dataKey, context: req.context }, scope);
+        const { ciphertext, version } = await this.encryptOne(k, { plaintext: dataKey, context: req.context }, { right, scope, op: scope });
         return { ciphertext, version, plaintext: req.mode === "wrapped" ? null : Buffer.from(dataKey) };
       } finally {
         dataKey.fill(0);

@@ -19,18 +19,9 @@ import { checkKeyLimits, checkKeyPair, RSA_BITS } from "../crypto/key-limits.js"
 import { type KeyType, keyBits, keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
 import { rsaPrivate } from "../crypto/offload.js";
 import { fail } from "../errors/registry.js";
-import {
-  canProcess,
-  canProtect,
-  IMPORT_KEY_NAME,
-  type KeyRow,
-  type KeyView,
-  keyView,
-  type ObjectRow,
-  type Rotation,
-  storedKmipBoolean,
-} from "./key-model.js";
+import { canProcess, IMPORT_KEY_NAME, type KeyRow, type KeyView, keyView, type ObjectRow, type Rotation } from "./key-model.js";
 import type { KeyService } from "./key-service.js";
+import type { KeyUse, KeyUseService } from "./key-use.js";
 import type { ObjectService } from "./object-service.js";
 import { requireUsage, USAGE } from "./usage.js";
 
@@ -105,35 +96,6 @@ export const spkiFingerprint = (pub: KeyObject): string =>
     .update(pub.export({ type: "spki", format: "der" }))
     .digest("hex");
 
-/** Whether PCI mode is on (no clear-text key material leaves or enters; stored governance settings win over the file). */
-export const pciMode = (keys: KeyService): boolean => keys.deps.governance?.current().pciMode ?? false;
-
-/**
- * PCI mode: a server-held wrapping key that may also Decrypt would let whoever can use it unwrap the
- * exported key in clear on this very server (KMIP Decrypt in a key-wrap mode, or RSA-OAEP of the
- * wrapped transport key). Only a key-encrypting key with Wrap/Unwrap Key usage (and no Decrypt), or
- * a caller-supplied public key, may wrap keys that leave.
- */
-export function refuseDecryptingWrapper(keys: KeyService, usageMask: number, name: string): void {
-  if (pciMode(keys) && (usageMask & USAGE.Decrypt) !== 0) {
-    fail("pci_cleartext_refused", {
-      detail: `wrapping key '${name}' can also Decrypt, which would let the wrapped key be recovered in clear here; use a key with Wrap Key/Unwrap Key usage only, or a caller-supplied public key`,
-    });
-  }
-}
-
-/** Refuses the server's reserved import key for anything that would reveal or use its private half. */
-export function refuseReserved(name: string): void {
-  if (name === IMPORT_KEY_NAME)
-    fail("forbidden", { detail: `'${IMPORT_KEY_NAME}' is the server's import key: its private half never leaves` });
-}
-
-/**
- * KMIP Extractable set to false (by a KMIP client): the value must not leave even wrapped. Stored as a
- * base64 TTLV Boolean (tag, type 0x06, length 8, 8-byte value); read here without the KMIP codec.
- */
-const kmipNotExtractable = (o: ObjectRow): boolean => storedKmipBoolean(o, "Extractable") === false;
-
 export type WrappingKeyRef = { name: string; version?: number } | { publicKey: string };
 
 /** POST /v1/keys/{name}/export. JSON-safe, so a dual-control approval can store and replay it. */
@@ -190,6 +152,8 @@ export interface WrappingKeyView {
 export interface TransferDeps {
   keys: KeyService;
   objects: ObjectService;
+  /** The key-use policy: release of the exported version, use of the wrapping key, clear import in PCI mode. */
+  keyUse: KeyUseService;
 }
 
 /**
@@ -276,24 +240,12 @@ export class TransferService {
 
   private doExport(ctx: AuthCtx, args: ExportArgs): Promise<ExportResult> {
     return audited(this.deps.audit, ctx, "key.export", { name: args.name, version: args.version ?? null }, async (op) => {
-      const k = await this.keys.findKey(this.deps.store, args.name);
-      if (ctx.actor.role === "admin") {
-        this.keys.authorize(ctx.actor, "read", k);
-        if (!this.dualControl())
-          fail("forbidden", {
-            detail: "admins may export keys (wrapped) only while dual control is on, so that a second admin approves the ceremony",
-          });
-      } else this.keys.authorize(ctx.actor, "material", k);
-      refuseReserved(k.name);
-      if (k.exportable !== 1) fail("not_extractable", { id: k.name });
-      if (k.destroyed_at) fail("invalid_state", { detail: `key '${k.name}' is destroyed` });
-      if (k.deletion_at) fail("invalid_state", { detail: `key '${k.name}' is scheduled for destruction` });
-      const o = await this.keys.findVersion(this.deps.store, k, args.version);
-      op.target.version = o.version;
+      // A wrapped release, run as a dual-control protected operation (the only way an admin releases a key).
+      const use: KeyUse = { purpose: "release", form: "wrapped", ceremony: true };
+      const k = await this.d.keyUse.key(ctx, args.name, use);
+      const o = await this.d.keyUse.version(k, use, args.version, op);
       if (!["SymmetricKey", "PrivateKey", "SecretData"].includes(o.object_type))
         fail("wrong_key_type", { name: k.name, type: k.type, operation: "export" });
-      if (o.state === "Pre-Active") fail("invalid_state", { detail: `version ${o.version} of '${k.name}' is Pre-Active` });
-      if (kmipNotExtractable(o)) fail("not_extractable", { id: o.id });
       const wrapper = await this.wrapper(ctx, k, args);
       const u = this.keys.unwrapped(o);
       const wrapped = wrapper.wrap(u.secret);
@@ -339,17 +291,13 @@ export class TransferService {
       };
     }
     if (ref.name === target.name) fail("validation", { detail: "wrappingKey: a key cannot be wrapped under itself" });
-    const wk = await this.keys.findKey(this.deps.store, ref.name);
-    // The wrapping key is used, not revealed: a client needs its encrypt right (as for a KMIP Get with wrapping).
-    this.keys.authorize(ctx.actor, ctx.actor.role === "admin" ? "read" : "encrypt", wk);
+    // The wrapping key is used, not revealed: a protect use with Wrap Key usage (the encrypt right; an admin's
+    // export ceremony needs only its read right), decided by the key-use policy.
+    const use: KeyUse = { purpose: "wrap", ceremony: true };
+    const wk = await this.d.keyUse.key(ctx, ref.name, use);
     const fam = keyFamily(wk.type);
     if (fam !== "rsa" && fam !== "aes") fail("wrong_key_type", { name: wk.name, type: wk.type, operation: "wrap (use an RSA or AES key)" });
-    if (wk.destroyed_at || wk.deletion_at)
-      fail("invalid_state", { detail: `wrapping key '${wk.name}' is destroyed or scheduled for destruction` });
-    const wo = await this.keys.findVersion(this.deps.store, wk, ref.version);
-    if (!canProtect(wo.state)) fail("invalid_state", { detail: `version ${wo.version} of wrapping key '${wk.name}' is ${wo.state}` });
-    requireUsage(wo.usage_mask, "WrapKey", `version ${wo.version} of wrapping key '${wk.name}'`);
-    refuseDecryptingWrapper(this.keys, wo.usage_mask, wk.name);
+    const wo = await this.d.keyUse.version(wk, use, ref.version);
     const named = { name: wk.name, version: wo.version, id: wo.id };
     const audit = `${wk.name}@${wo.version}`;
     if (fam === "rsa" && wo.public_key) {
@@ -492,11 +440,13 @@ export class TransferService {
       if ((args.wrapped === undefined) === (args.material === undefined))
         fail("validation", { detail: "give exactly one of wrapped, material" });
       if (args.material !== undefined) {
-        if (pciMode(this.keys)) fail("pci_cleartext_refused", { detail: HOW_TO_IMPORT });
+        const fam = keyFamily(args.type);
+        this.d.keyUse.refuseClearImport(fam === "rsa" || fam === "ec" ? "PrivateKey" : "SymmetricKey", HOW_TO_IMPORT);
         if (args.scheme !== undefined || args.wrappingKeyId !== undefined)
           fail("validation", { detail: "scheme and wrappingKeyId apply to wrapped material only" });
       } else if (args.scheme !== "rsa-aes-kwp") fail("validation", { detail: "scheme: wrapped material needs scheme rsa-aes-kwp" });
-      if (args.name === IMPORT_KEY_NAME) refuseReserved(args.name);
+      if (args.name === IMPORT_KEY_NAME)
+        fail("forbidden", { detail: `'${IMPORT_KEY_NAME}' is the server's import key: its name is reserved` });
       let existing: KeyRow | null = null;
       if (mode === "new-key") {
         if (ctx.actor.role !== "admin" && ctx.actor.role !== "client")

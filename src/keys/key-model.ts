@@ -162,6 +162,7 @@ export const canProcess = (s: KeyState): boolean => s === "Active" || s === "Dea
 
 /** A KMIP Boolean attribute stored by the KMIP layer (TTLV, base64) in the object's attributes, if set. */
 export function storedKmipBoolean(o: ObjectRow, name: string): boolean | undefined {
+  if (!o.attributes.includes(`"${name}"`)) return undefined;
   const v = (JSON.parse(o.attributes) as { kmip?: Record<string, string[]> }).kmip?.[name]?.[0];
   if (!v) return undefined;
   const b = Buffer.from(v, "base64");
@@ -170,10 +171,14 @@ export function storedKmipBoolean(o: ObjectRow, name: string): boolean | undefin
   return b.readBigUInt64BE(8) !== 0n;
 }
 
-/** KMIP Extractable false or Sensitive true: the value may not leave in clear (REST material or KMIP Get alike). */
-export const clearReleaseRefused = (o: ObjectRow): string | null =>
-  storedKmipBoolean(o, "Extractable") === false
-    ? "its KMIP Extractable attribute is false"
-    : storedKmipBoolean(o, "Sensitive") === true
-      ? "its KMIP Sensitive attribute is true (it leaves only wrapped)"
-      : null;
+/** A KMIP Date-Time attribute stored by the KMIP layer (e.g. Protect Stop Date), in milliseconds, if set. */
+export function storedKmipDate(o: ObjectRow, name: string): number | undefined {
+  // Checked on every protect/process use: no JSON parse for the many objects without the attribute.
+  if (!o.attributes.includes(`"${name}"`)) return undefined;
+  const v = (JSON.parse(o.attributes) as { kmip?: Record<string, string[]> }).kmip?.[name]?.[0];
+  if (!v) return undefined;
+  const b = Buffer.from(v, "base64");
+  // 3-byte tag, type 0x09 (Date-Time), length 8, 8-byte value in seconds.
+  if (b.length !== 16 || b[3] !== 0x09) return undefined;
+  return Number(b.readBigInt64BE(8)) * 1000;
+}

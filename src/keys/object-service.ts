@@ -9,7 +9,7 @@ import type { KeyType } from "../crypto/keygen.js";
 import { fail, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import type { Row, SqlValue, Tx } from "../store/store.js";
 import { type KeyRow, type KeyState, type ObjectRow, type ObjectType, type RevocationReason, stateAtSql } from "./key-model.js";
-import { addLink, type KeyService, OBJECT_COLUMNS, type ObjectAttributes, type PreparedVersion, type Unwrapped } from "./key-service.js";
+import { addLink, type KeyService, OBJECT_COLUMNS, type ObjectAttributes, type PreparedVersion } from "./key-service.js";
 
 /** What a KMIP Create / Register / Create Key Pair asks for, after the KMIP layer decoded it. */
 export interface ObjectSpec {
@@ -67,13 +67,6 @@ export interface LocateFilter {
   scanMax: number;
 }
 const ACTIVE_STATES: KeyState[] = ["Active", "Pre-Active"];
-
-/** KMIP Usage Limits of an object: how many bytes (or operations) it may still process. */
-export interface UsageLimits {
-  total: number;
-  count: number;
-  unit: "byte" | "object";
-}
 
 /** The rows of one key as they were before a batch changed them (null: the key did not exist). */
 type KeySnapshot = { key: Row; objects: Row[]; names: Row[] } | null;
@@ -141,7 +134,7 @@ export class ObjectService {
   }
 
   /** Called inside a change's transaction before it writes to key `name`: keeps the key's rows once per journal. */
-  private async journal(tx: Tx, name: string): Promise<void> {
+  async journal(tx: Tx, name: string): Promise<void> {
     const j = undoScope.getStore();
     if (!j || j.keys.has(name)) return;
     const key = await tx.get<Row>("SELECT * FROM keys WHERE name = $1", [name]);
@@ -539,35 +532,6 @@ export class ObjectService {
       await this.journal(tx, row.name);
       await tx.run("UPDATE objects SET attributes = $1 WHERE id = $2", [JSON.stringify({ ...attrs, served: true }), id]);
     });
-  }
-
-  /**
-   * Charges one use of `bytes` bytes against the object's Usage Limits (if it has any), in the transaction of the
-   * operation's audit event. The Usage Limits Count is counted down by each use; once exhausted the object may not be
-   * used: Permission Denied.
-   */
-  async consumeUsage(op: OpScope, id: string, bytes: number): Promise<void> {
-    // On every Encrypt/Decrypt/Sign/MAC: a cached row, and no JSON parse unless the object has usage limits at all.
-    const row = await this.deps.store.cachedGet<{ attributes: string }>("SELECT attributes FROM objects WHERE id = $1", [id]);
-    if (!row?.attributes.includes('"usageLimits"') || !(JSON.parse(row.attributes) as { usageLimits?: UsageLimits }).usageLimits) return;
-    await op.commit(this.deps.store, async (tx) => {
-      const fresh = await tx.get<{ attributes: string; name: string }>("SELECT attributes, name FROM objects WHERE id = $1", [id]);
-      const attrs = JSON.parse(fresh?.attributes ?? "{}") as ObjectAttributes & { usageLimits?: UsageLimits };
-      const u = attrs.usageLimits;
-      if (!u || !fresh) return;
-      const need = u.unit === "byte" ? bytes : 1;
-      if (u.count < need) fail("forbidden", { detail: `the usage limits of object ${id} are exhausted` });
-      await this.journal(tx, fresh.name);
-      attrs.usageLimits = { ...u, count: u.count - need };
-      await tx.run("UPDATE objects SET attributes = $1 WHERE id = $2", [JSON.stringify(attrs), id]);
-    });
-  }
-
-  /** The unwrapped material of an object the caller may use for `action` (after state checks by the caller). */
-  async material(ctx: AuthCtx, op: OpScope, id: string, action: KeyOperation): Promise<Loaded & { unwrapped: Unwrapped | null }> {
-    const l = await this.authorized(ctx, op, id, action);
-    if (!l.obj.material) return { ...l, unwrapped: null };
-    return { ...l, unwrapped: this.keys.unwrapped(l.obj) };
   }
 
   /**

@@ -3,7 +3,7 @@ import { createHash, X509Certificate } from "node:crypto";
 import { fail } from "../errors/registry.js";
 import type { ObjectRow } from "../keys/key-model.js";
 import type { ObjectAttributes } from "../keys/key-service.js";
-import type { UsageLimits } from "../keys/object-service.js";
+import type { UsageLimits } from "../keys/key-use.js";
 import { decodeDer } from "../pki/der.js";
 import { enumValue, tagByName, tagSpecName } from "./codec/names.js";
 import { Enum } from "./codec/tables.js";

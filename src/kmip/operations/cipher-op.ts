@@ -1,5 +1,6 @@
 // The request/response flow shared by KMIP Encrypt and Decrypt: key checks, parameters, one-shot or multi-part, response fields.
 import { fail } from "../../errors/registry.js";
+import { Enum } from "../codec/tables.js";
 import { bytes, Tag, type TtlvItem } from "../codec/ttlv.js";
 import type { KmipCall } from "../operation.js";
 import { uidItem } from "./common.js";
@@ -71,6 +72,9 @@ export async function runCipher(
     if (step.kind === "start") fail("feature_not_supported", { detail: "RSA encryption cannot be a multi-part operation" });
     return [uidItem(u.id), bytes(Tag.Data, await asymmetric(u, params, data))];
   }
+  // PCI mode: a key-wrap decryption would hand wrapped key material back in clear (a key-use rule).
+  const M = Enum.BlockCipherMode;
+  if (dir === "decrypt" && (params.mode === M.NISTKeyWrap || params.mode === M.AESKeyWrapPadding)) c.app.keyUse.refuseClearUnwrap();
   const s = symmetric({
     dir,
     family,
@@ -80,7 +84,6 @@ export async function runCipher(
     aad: optionalBytes(c, Tag.AuthenticatedEncryptionAdditionalData, "Authenticated Encryption Additional Data"),
     tag: tagIn,
     totalLength: step.kind === "one-shot" ? data.length : undefined,
-    pciMode: c.app.governance.current().pciMode,
   });
   const ivItem = s.generated && s.iv ? bytes(Tag.IVCounterNonce, s.iv) : null;
   if (step.kind === "start") {

@@ -134,7 +134,7 @@ export function specFrom(
     neverExtractable: first(attrs, "Extractable")?.value === false,
   };
   if (first(attrs, "Fresh")?.value === false) initial.served = true;
-  // Usage Limits Count is the server's: the total at creation, then counted down by use (ObjectService.consumeUsage).
+  // Usage Limits Count is the server's: the total at creation, then counted down by use (KeyUseService.charge).
   const limits = first(attrs, "Usage Limits");
   if (limits) {
     const total = find(limits, Tag.UsageLimitsTotal);

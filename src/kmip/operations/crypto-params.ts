@@ -1,10 +1,10 @@
-// Shared by the KMIP cryptographic operations: Cryptographic Parameters, algorithm names, key loading and the state/date/usage rules.
+// Shared by the KMIP cryptographic operations: Cryptographic Parameters, algorithm names, and key loading through the key-use policy.
 import type { KeyObject } from "node:crypto";
 import { checkKeyLimits } from "../../crypto/key-limits.js";
 import { fail } from "../../errors/registry.js";
-import { canProcess, canProtect, type KeyRow, type ObjectRow } from "../../keys/key-model.js";
+import type { KeyRow, ObjectRow } from "../../keys/key-model.js";
 import type { ObjectAttributes, Unwrapped } from "../../keys/key-service.js";
-import { requireUsage, type UsageBit } from "../../keys/usage.js";
+import type { UsageBit } from "../../keys/usage.js";
 import { getStored } from "../attributes.js";
 import { enumName } from "../codec/names.js";
 import { Enum } from "../codec/tables.js";
@@ -151,43 +151,22 @@ export interface UsableKey {
   unwrapped: Unwrapped | null;
 }
 
-function dateAttr(obj: ObjectRow, attr: string): number | null {
-  const v = getStored(attributesOf(obj), attr)[0];
-  if (!v || v.type !== ItemType.DateTime) return null;
-  return Number(v.value) * 1000;
-}
-
 /**
- * Loads the target object for a cryptographic operation: policy (which also names the audit
- * target), usage mask and lifecycle. "The server SHALL NOT perform a cryptographic operation the
- * object's Cryptographic Usage Mask does not allow"; only an Active object protects (encrypt, sign,
- * MAC) and not after its Protect Stop Date; Active, Deactivated and Compromised objects process
- * (decrypt, verify) but not before their Process Start Date.
+ * Loads the target object of a cryptographic operation for `purpose` with `usage`: every rule (policy, usage mask,
+ * state, Protect Stop / Process Start Dates, Usage Limits) is decided by the key-use policy (src/keys/key-use.ts),
+ * the same one REST calls. A protect use is charged against the Usage Limits with the bytes of Data it processes.
  */
 export async function useKey(
   c: KmipCall,
-  action: "encrypt" | "decrypt" | "sign" | "verify" | "hmac",
+  right: "encrypt" | "decrypt" | "sign" | "verify" | "hmac",
   usage: UsageBit,
   purpose: Purpose,
 ): Promise<UsableKey> {
   const id = targetId(c);
-  const { obj, key, unwrapped } = await c.app.objects.material(c.auth, c.op, id, action);
-  requireUsage(obj.usage_mask, usage, `object ${id}`);
-  if (obj.state === "Destroyed" || obj.state === "Destroyed Compromised") fail("object_destroyed", { id });
-  const now = c.app.clock().getTime();
+  const { obj, key, unwrapped } = await c.app.keyUse.object(c.auth, c.op, id, { purpose, right, usage });
   if (purpose === "protect") {
-    if (!canProtect(obj.state))
-      fail("invalid_state", { detail: `object ${id} is ${obj.state}; only an Active object may be used to ${action}` });
-    const stop = dateAttr(obj, "Protect Stop Date");
-    if (stop !== null && stop <= now) fail("invalid_state", { detail: `object ${id} is past its Protect Stop Date` });
-    // Usage Limits: "the server SHALL ensure that the usage limits are not exceeded" — counted down
-    // (bytes of Data, or one object) in its own transaction before the key is used.
     const data = find(c.payload, Tag.Data);
-    await c.app.objects.consumeUsage(c.op, id, data && data.type === ItemType.ByteString ? data.value.length : 0);
-  } else {
-    if (!canProcess(obj.state)) fail("invalid_state", { detail: `object ${id} is ${obj.state} and cannot be used to ${action}` });
-    const start = dateAttr(obj, "Process Start Date");
-    if (start !== null && start > now) fail("invalid_state", { detail: `object ${id} is before its Process Start Date` });
+    await c.app.keyUse.charge(c.op, obj, data && data.type === ItemType.ByteString ? data.value.length : 0);
   }
   return { id, obj, key, unwrapped };
 }

@@ -1,19 +1,14 @@
 // KMIP Get: the object in the requested Key Format Type, optionally wrapped by a server-held AES or RSA key.
 import { constants, createCipheriv, createPublicKey, publicEncrypt } from "node:crypto";
 import { fail } from "../../errors/registry.js";
-import { pciMode, refuseDecryptingWrapper, refuseReserved } from "../../keys/export-import.js";
 import type { ObjectRow } from "../../keys/key-model.js";
 import type { ObjectAttributes } from "../../keys/key-service.js";
-import { requireUsage } from "../../keys/usage.js";
-import { factsOf, getStored } from "../attributes.js";
+import { factsOf } from "../attributes.js";
 import { Enum } from "../codec/tables.js";
 import { bytes, enm, find, ItemType, type StructureItem, struct, Tag, type TtlvItem, text } from "../codec/ttlv.js";
 import { type KmipCall, type KmipOperation, targetId } from "../operation.js";
 import { OBJECT_TAGS, uidItem } from "./common.js";
 import { encodeMaterial, keyBlock, storedFormat } from "./key-material.js";
-
-/** Objects whose value is secret: in PCI mode it never leaves or enters in clear text. */
-export const SECRET_OBJECTS: ReadonlySet<string> = new Set(["SymmetricKey", "PrivateKey", "SecretData", "OpaqueObject"]);
 
 /** Wraps `plain` (TTLV-encoded Key Material is not used: KMIP wraps the key bytes) under a server-held key. */
 async function wrap(c: KmipCall, spec: TtlvItem, plain: Buffer): Promise<{ wrapped: Buffer; data: StructureItem }> {
@@ -25,11 +20,9 @@ async function wrap(c: KmipCall, spec: TtlvItem, plain: Buffer): Promise<{ wrapp
   const wid = find(eki, Tag.UniqueIdentifier);
   if (!wid || wid.type !== ItemType.TextString) return fail("validation", { detail: "wrapping key Unique Identifier missing" });
   const params = find(eki, Tag.CryptographicParameters);
-  // The wrapping key is used, not revealed: it needs Wrap Key usage and the caller's encrypt right.
-  const w = await c.app.objects.material(c.auth, c.op, wid.value, "encrypt");
-  requireUsage(w.obj.usage_mask, "WrapKey", `wrapping key ${wid.value}`);
-  refuseDecryptingWrapper(c.app.keys, w.obj.usage_mask, wid.value);
-  if (w.obj.state !== "Active") fail("invalid_state", { detail: `wrapping key ${wid.value} is ${w.obj.state}` });
+  // The wrapping key is used, not revealed: a protect use with Wrap Key usage, decided by the key-use policy.
+  const w = await c.app.keyUse.object(c.auth, c.op, wid.value, { purpose: "wrap" });
+  await c.app.keyUse.charge(c.op, w.obj, plain.length);
   let wrapped: Buffer;
   if (w.obj.object_type === "SymmetricKey" && w.unwrapped) {
     const key = w.unwrapped.secret;
@@ -93,24 +86,14 @@ export const get: KmipOperation = {
   name: "Get",
   async handle(c) {
     const id = targetId(c);
-    // Retrieving material is the "material" right (admins never get it: separation of duties).
-    const { obj, key, unwrapped } = await c.app.objects.material(c.auth, c.op, id, "material");
-    if (obj.state === "Destroyed" || obj.state === "Destroyed Compromised") fail("object_destroyed", { id });
-    const stored = JSON.parse(obj.attributes) as ObjectAttributes;
-    // Extractable false: the server does not release the object value at all (KMIP 1.4+ Extractable).
-    if (key.exportable !== 1 || getStored(stored, "Extractable")[0]?.value === false) fail("not_extractable", { id });
     const spec = find(c.payload, Tag.KeyWrappingSpecification);
-    if (obj.object_type !== "PublicKey") refuseReserved(key.name);
-    // PCI mode: the value of a secret object leaves only wrapped (public keys and certificates are not secret;
-    // opaque objects cannot be wrapped by Get, so they do not leave at all).
-    if (pciMode(c.app.keys) && SECRET_OBJECTS.has(obj.object_type) && (!spec || obj.object_type === "OpaqueObject")) {
-      fail("pci_cleartext_refused", {
-        detail: "send Get with a Key Wrapping Specification naming an AES or RSA wrapping key, or use POST /v1/keys/{name}/export",
-      });
-    }
-    // Sensitive: "If True then the server SHALL prevent the object value being retrieved (via the Get operation)
-    // unless it is wrapped by another key".
-    if (!spec && getStored(stored, "Sensitive")[0]?.value === true) fail("sensitive", { id });
+    // Releasing the value: the key-use policy decides (the "material" right, state, exportable / Extractable, PCI
+    // mode, Sensitive, reserved keys). Certificates and opaque objects are never wrapped by Get: they leave in clear.
+    const { obj, key, unwrapped } = await c.app.keyUse.object(c.auth, c.op, id, (o) => ({
+      purpose: "release",
+      form: spec && o.object_type !== "Certificate" && o.object_type !== "OpaqueObject" ? "wrapped" : "clear",
+    }));
+    const stored = JSON.parse(obj.attributes) as ObjectAttributes;
     const secret = unwrapped?.secret ?? null;
     const fmtItem = find(c.payload, Tag.KeyFormatType);
     // Without a requested Key Format Type the object comes back in the format it was registered in.

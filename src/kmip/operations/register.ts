@@ -1,7 +1,6 @@
 // KMIP Register: stores client-supplied keys, secret data, certificates and opaque objects (secret parts wrapped at rest).
 import { checkKeyPair } from "../../crypto/key-limits.js";
 import { fail } from "../../errors/registry.js";
-import { pciMode } from "../../keys/export-import.js";
 import type { ObjectFacts } from "../attributes.js";
 import { requestAttributes } from "../attributes.js";
 import { enumName } from "../codec/names.js";
@@ -9,7 +8,6 @@ import { Enum } from "../codec/tables.js";
 import { find, ItemType, Tag } from "../codec/ttlv.js";
 import type { KmipCall, KmipOperation } from "../operation.js";
 import { OBJECT_TAGS, objectTypeOf, specFrom, typeFor, uidItem } from "./common.js";
-import { SECRET_OBJECTS } from "./get.js";
 import { type DecodedMaterial, decodeCertificate, decodeKeyBlock } from "./key-material.js";
 
 /** Decodes the object in a Register (or 2.x Import) payload and stores it; returns its id. */
@@ -20,11 +18,11 @@ export async function registerFrom(c: KmipCall, importId?: string): Promise<stri
   if (!obj || obj.type !== ItemType.Structure) return fail("validation", { detail: `${objectType} structure missing` });
   // PCI mode: secret material is not accepted in clear text (a wrapped Key Block is refused below as unsupported).
   const kb0 = find(obj, Tag.KeyBlock);
-  if (pciMode(c.app.keys) && SECRET_OBJECTS.has(objectType) && !(kb0 && find(kb0, Tag.KeyWrappingData))) {
-    fail("pci_cleartext_refused", {
-      detail: "import the key wrapped under the key from GET /v1/sys/wrapping-key with POST /v1/keys/import (scheme rsa-aes-kwp)",
-    });
-  }
+  if (!(kb0 && find(kb0, Tag.KeyWrappingData)))
+    c.app.keyUse.refuseClearImport(
+      objectType,
+      "import the key wrapped under the key from GET /v1/sys/wrapping-key with POST /v1/keys/import (scheme rsa-aes-kwp)",
+    );
   let m: DecodedMaterial;
   const facts: ObjectFacts = {};
   if (objectType === "Certificate") {

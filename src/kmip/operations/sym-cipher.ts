@@ -35,8 +35,6 @@ export interface SymInput {
   tag?: Buffer;
   /** One-shot calls pass the whole data so that CCM can be sized and block alignment checked early. */
   totalLength?: number;
-  /** PCI mode: key-wrap decryption is refused. */
-  pciMode?: boolean;
 }
 
 const M = Enum.BlockCipherMode;
@@ -255,8 +253,7 @@ function blockMode(s: SymInput, fam: "aes" | "des3"): SymOp {
     case M.NISTKeyWrap:
     case M.AESKeyWrapPadding: {
       if (fam !== "aes") return unsupported("key wrap is supported for AES only");
-      // PCI mode: unwrapping on request would hand wrapped key material back in clear.
-      if (s.dir === "decrypt" && s.pciMode) fail("pci_cleartext_refused", { detail: "key-wrap decryption is refused in PCI mode" });
+      // PCI mode refuses key-wrap decryption before this point (KeyUseService.refuseClearUnwrap, from cipher-op.ts).
       const padded = mode === M.AESKeyWrapPadding;
       if (s.totalLength !== undefined && !padded) {
         const min = s.dir === "encrypt" ? 16 : 24;
