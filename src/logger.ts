@@ -27,7 +27,7 @@ export const SECRET_FIELDS = [
 ] as const;
 
 /** How deep below the top of a log line a secret-shaped field is still redacted (pino's paths are explicit). */
-const REDACT_DEPTH = 4;
+const REDACT_DEPTH = 5;
 
 /** pino `redact` paths: each secret field at the top of the line and under up to REDACT_DEPTH-1 levels of objects or arrays. */
 export const REDACT_PATHS: string[] = SECRET_FIELDS.flatMap((f) => {

@@ -74,6 +74,8 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
   let app: App | undefined;
   try {
     lock = lockInstance(o.dir);
+    app = await openApp(o.dir, { clock: o.clock, log });
+    // Said once the configured level applies (the lock is taken before the configuration is read).
     if (lock.replaced)
       log.warn("stale lock file replaced: its server is gone", {
         lock: lock.path,
@@ -81,7 +83,6 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
         staleSince: lock.replaced.startedAt,
       });
     log.info("instance locked", { dir: o.dir, lock: lock.path, pid: process.pid });
-    app = await openApp(o.dir, { clock: o.clock, log });
     const running = await serve(o, app, log);
     const held = lock;
     const opened = app;
