@@ -82,7 +82,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
         stalePid: lock.replaced.pid,
         staleSince: lock.replaced.startedAt,
       });
-    log.info("instance locked", { dir: o.dir, lock: lock.path, pid: process.pid });
+    log.info("instance locked", { dir: o.dir, lock: lock.path }); // the line's own pid is the holder
     const running = await serve(o, app, log);
     const held = lock;
     const opened = app;
