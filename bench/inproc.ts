@@ -8,7 +8,7 @@ import { parseArgs } from "node:util";
 import { identify } from "../src/auth/identity.js";
 import { initInstance } from "../src/init.js";
 import { handleKmip } from "../src/kmip/handle-kmip.js";
-import type { Logger } from "../src/logger.js";
+import { createLogger } from "../src/logger.js";
 import { startServer } from "../src/server.js";
 import { kmipOutcome } from "./kmip-load.js";
 import { activateRequest, createRequest, encryptRequest, getRequest, responsePayloads, uidOf } from "./requests.js";
@@ -20,7 +20,7 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "8" },
   },
 });
-const quiet: Logger = { info: () => undefined, warn: () => undefined, error: (m) => process.stderr.write(`${m}\n`) };
+const quiet = createLogger(process.stderr, { level: "error" });
 const dir = mkdtempSync(join(tmpdir(), "strongroom-inproc-"));
 try {
   const init = await initInstance({ dir, seal: "file", hosts: ["localhost"], apiPort: 0, kmipPort: 0, profile: "development" });

@@ -3,7 +3,7 @@
 // takes from spawning this process until a KMIP Get over TLS succeeds.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import type { Logger } from "../src/logger.js";
+import { createLogger } from "../src/logger.js";
 import { startServer } from "../src/server.js";
 
 /** Milliseconds since this process started, when the module began to run (Node.js boot and module loading). */
@@ -13,11 +13,8 @@ const { values } = parseArgs({
   options: { dir: { type: "string" }, "kmip-port": { type: "string" }, "api-port": { type: "string" } },
 });
 
-const log: Logger = {
-  info: () => undefined,
-  warn: (msg, f) => process.stderr.write(`[strongroom] warn ${msg} ${JSON.stringify(f ?? {})}\n`),
-  error: (msg, f) => process.stderr.write(`[strongroom] error ${msg} ${JSON.stringify(f ?? {})}\n`),
-};
+/** Warnings and errors reach the benchmark's stderr (JSON lines); the info lines do not. */
+const log = createLogger(process.stderr, { level: "warn" });
 
 process.on("disconnect", () => process.exit(0)); // the benchmark went away: never outlive it
 

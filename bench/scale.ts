@@ -16,7 +16,7 @@ import { initInstance } from "../src/init.js";
 import { FrameReader } from "../src/kmip/codec/frame-reader.js";
 import { Enum } from "../src/kmip/codec/tables.js";
 import { find, findAll, Tag } from "../src/kmip/codec/ttlv.js";
-import type { Logger } from "../src/logger.js";
+import { createLogger } from "../src/logger.js";
 import { atExit, type Child, forkChild, installCleanup, killAll, ownIds } from "./children.js";
 import { type CycleResult, cycleLoad } from "./cycle-load.js";
 import { kmipOutcome, openTls, type Target } from "./kmip-load.js";
@@ -70,11 +70,8 @@ const HEAVY = 100_000;
 const TARGET = { startupSeconds: 5, rssBytes: 300e6, locateP99ms: 1, bytesPerKey: 2000 };
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
-const quiet: Logger = {
-  info: () => undefined,
-  warn: (m, f) => log(`[strongroom] warn ${m} ${JSON.stringify(f ?? {})}`),
-  error: (m, f) => log(`[strongroom] error ${m} ${JSON.stringify(f ?? {})}`),
-};
+/** The server's warnings and errors reach the benchmark's stderr (JSON lines); its info lines do not. */
+const quiet = createLogger(process.stderr, { level: "warn" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const int = (n: number) => Math.round(n).toLocaleString("en-US");
 const ms = (n: number) => `${n.toFixed(2)} ms`;

@@ -5,18 +5,14 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { resolvePath } from "../src/config/config.js";
 import { initInstance } from "../src/init.js";
-import type { Logger } from "../src/logger.js";
+import { createLogger } from "../src/logger.js";
 import { startServer } from "../src/server.js";
 
 const { values } = parseArgs({ options: { dir: { type: "string" } } });
 const dir = values.dir as string;
 
-/** Warnings and errors reach the benchmark's stderr; the per-request info lines do not. */
-const log: Logger = {
-  info: () => undefined,
-  warn: (msg, f) => process.stderr.write(`[strongroom] warn ${msg} ${JSON.stringify(f ?? {})}\n`),
-  error: (msg, f) => process.stderr.write(`[strongroom] error ${msg} ${JSON.stringify(f ?? {})}\n`),
-};
+/** Warnings and errors reach the benchmark's stderr (JSON lines); the info lines do not. */
+const log = createLogger(process.stderr, { level: "warn" });
 
 process.on("disconnect", () => process.exit(0)); // the benchmark went away: never outlive it
 

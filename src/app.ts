@@ -1,11 +1,12 @@
 // Composition root: opens an instance directory and wires storage, seal, services and the scheduler together.
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { AuditLog } from "./audit/audit-log.js";
 import { AuditService } from "./audit/audit-service.js";
 import { audited, observeSuccess } from "./audit/operation.js";
 import { AccessService } from "./auth/access-service.js";
 import { GovernanceService } from "./auth/governance.js";
-import { type Config, loadConfig, resolvePath } from "./config/config.js";
+import { CONFIG_FILE, type Config, loadConfig, resolvePath } from "./config/config.js";
 import { CryptoService } from "./keys/crypto-service.js";
 import { TransferService } from "./keys/export-import.js";
 import type { RevocationReason } from "./keys/key-model.js";
@@ -71,9 +72,17 @@ export interface OpenOptions {
 
 export async function openApp(dir: string, o: OpenOptions): Promise<App> {
   const config = loadConfig(dir);
+  o.log.configure(config.log.level);
+  o.log.info("config loaded", { path: join(config.dir, CONFIG_FILE), node: config.node, seal: config.seal.type, logLevel: o.log.level });
   const clock = o.clock ?? (() => new Date());
-  const store = new SqliteStore(resolvePath(config, config.storage.path));
-  await store.migrate();
+  const dbPath = resolvePath(config, config.storage.path);
+  const store = new SqliteStore(dbPath);
+  const schema = await store.migrate();
+  o.log.info(schema.applied.length ? "migrations applied" : "database schema current", {
+    path: dbPath,
+    schemaVersion: schema.version,
+    applied: schema.applied,
+  });
   const seal = config.seal.type === "file" ? { ...config.seal, keyFile: resolvePath(config, config.seal.keyFile) } : config.seal;
   const barrier = new Barrier(store, seal);
   const audit = new AuditLog(store, barrier, config.node, clock, config.storage.syncReads === true);
@@ -173,7 +182,7 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     (ctx, a) => governance.change(ctx, a as GovPatch),
     (ctx, a) => governance.describeChange(ctx, a as GovPatch),
   );
-  const sys = new SysService({ barrier, audit, clock, node: config.node, version: VERSION });
+  const sys = new SysService({ barrier, audit, clock, node: config.node, version: VERSION, log: o.log });
   const operator = new OperatorService({ store, barrier, audit, clock, config, log: o.log });
   await operator.open();
   // Sealing (POST /v1/sys/seal) drops every unwrapped version; the barrier zeroes the master key and KEKs itself.
@@ -192,6 +201,16 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     })();
     return running;
   };
+  // The lifecycle fact a sysadmin looks for: unsealed, by which seal (for Shamir: how many shares, never the shares).
+  barrier.onUnseal(async () => {
+    const c = barrier.config;
+    o.log.info(
+      "unsealed",
+      c.type === "shamir"
+        ? { seal: c.type, sharesSubmitted: c.threshold, sharesNeeded: c.threshold, sharesIssued: c.shares, master: barrier.masterKind }
+        : { seal: c.type, master: barrier.masterKind },
+    );
+  });
   // Missed rollovers and destructions (the server was down or sealed) run as soon as keys are reachable.
   barrier.onUnseal(async () => {
     setImmediate(() => void tick().catch((e) => o.log.error("scheduler failed", { error: String(e) })));

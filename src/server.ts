@@ -5,9 +5,12 @@ import type { AddressInfo } from "node:net";
 import type { Server as TlsServer } from "node:tls";
 import { type App, openApp } from "./app.js";
 import { resolvePath } from "./config/config.js";
+import { ConfigError } from "./config/config-error.js";
+import { isStrongroomError, StrongroomError } from "./errors/registry.js";
 import { createApiServer } from "./http/api-server.js";
 import type { HttpServices } from "./http/route.js";
 import { createRouter } from "./http/routes/index.js";
+import { type InstanceLock, lockInstance } from "./instance-lock.js";
 import { handleKmipReply, type KmipLimits } from "./kmip/handle-kmip.js";
 import { createKmipListener } from "./kmip/tls-listener.js";
 import type { Logger } from "./logger.js";
@@ -38,13 +41,79 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/** Binds a listener, turning the errors a sysadmin meets (port taken, not permitted, no such address) into a clear refusal. */
+function listen(server: Server | TlsServer, port: number, address: string, what: { listener: string; setting: string }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (e: NodeJS.ErrnoException) => {
+      const at = { address, port, listener: what.listener };
+      if (e.code === "EADDRINUSE") reject(new StrongroomError("port_in_use", { ...at, setting: what.setting }));
+      else if (e.code === "EACCES")
+        reject(new StrongroomError("listen_failed", { ...at, reason: "permission denied (ports below 1024 need privileges)" }));
+      else if (e.code === "EADDRNOTAVAIL")
+        reject(new StrongroomError("listen_failed", { ...at, reason: "no such address on this machine (listen.address, --listen)" }));
+      else reject(e);
+    };
+    server.once("error", onError);
+    server.listen(port, address, () => {
+      server.off("error", onError);
+      resolve();
+    });
+  });
+}
+
+const closeListener = (s: Server | TlsServer): Promise<void> => new Promise((r) => (s.listening ? s.close(() => r()) : r()));
+
+/**
+ * Starts the server: takes the instance lock (before anything else, so a second server on the directory is refused at
+ * once), opens the app (config, migrations), unseals where it can, binds both listeners. Every step says what it did
+ * in the log; a failure is logged as fatal with its reason, undoes what was done and is thrown.
+ */
 export async function startServer(o: StartOptions): Promise<RunningServer> {
-  const app = await openApp(o.dir, { clock: o.clock, log: o.log });
+  const log = o.log;
+  let lock: InstanceLock | undefined;
+  let app: App | undefined;
   try {
-    const unsealed = await app.barrier.autoUnseal(o.env ?? process.env);
-    o.log.info(unsealed ? "unsealed" : "sealed: waiting for unseal shares", { seal: app.config.seal.type });
+    lock = lockInstance(o.dir);
+    app = await openApp(o.dir, { clock: o.clock, log });
+    // Said once the configured level applies (the lock is taken before the configuration is read).
+    if (lock.replaced)
+      log.warn("stale lock file replaced: its server is gone", {
+        lock: lock.path,
+        stalePid: lock.replaced.pid,
+        staleSince: lock.replaced.startedAt,
+      });
+    log.info("instance locked", { dir: o.dir, lock: lock.path }); // the line's own pid is the holder
+    const running = await serve(o, app, log);
+    const held = lock;
+    const opened = app;
+    return {
+      ...running,
+      async close() {
+        await running.close();
+        await opened.close();
+        held.release();
+        log.info("server closed", { lock: "released" });
+      },
+    };
   } catch (e) {
-    o.log.error("automatic unseal failed; the server starts sealed", { error: (e as Error).message });
+    const code = isStrongroomError(e)
+      ? e.code
+      : e instanceof ConfigError
+        ? "config_invalid"
+        : ((e as NodeJS.ErrnoException).code ?? "internal");
+    log.fatal("server did not start", { reason: (e as Error).message ?? String(e), code });
+    await app?.close().catch(() => undefined);
+    lock?.release();
+    throw e;
+  }
+}
+
+/** Unseals where it can and binds both listeners for an opened app; `close` stops the listeners (not the app). */
+async function serve(o: StartOptions, app: App, log: Logger): Promise<Omit<RunningServer, "close"> & { close(): Promise<void> }> {
+  try {
+    await app.barrier.autoUnseal(o.env ?? process.env);
+  } catch (e) {
+    log.error("automatic unseal failed; the server starts sealed", { seal: app.config.seal.type, error: (e as Error).message });
   }
   const cfg = app.config;
   const tlsFiles = {
@@ -53,8 +122,8 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     key: readFileSync(resolvePath(cfg, cfg.tls.key), "utf8"),
   };
   // One guard for both listeners: connection counts (file descriptors) are a resource of the process.
-  const guard = new ConnectionGuard(app.access, o.log, cfg.limits);
-  warnIfFewDescriptors(cfg.limits.maxConnections, o.log);
+  const guard = new ConnectionGuard(app.access, log, cfg.limits);
+  warnIfFewDescriptors(cfg.limits.maxConnections, log);
   const inputBudget = new InputBudget(cfg.limits.maxBufferedInputBytes);
   // The transports get the services they call, never the container (no store, no audit log): KMIP's entry point is
   // bound here to the app and the limits both listeners apply.
@@ -82,59 +151,52 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     router: createRouter(app.version),
     maxBodyBytes: cfg.limits.maxBodyBytes,
     allowlist: cfg.allowlists?.api,
-    log: o.log,
+    log,
     tls: tlsFiles,
     guard,
   });
-  const address = o.address ?? cfg.listen.address;
-  await new Promise<void>((resolve, reject) => {
-    api.once("error", reject);
-    api.listen(o.apiPort ?? cfg.listen.apiPort, address, () => {
-      api.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (api.address() as AddressInfo).port;
   const kmip = createKmipListener({
     access: app.access,
     kmip: (auth, frame) => handleKmipReply(app, auth, frame, "ttlv", kmipLimits),
     allowlist: cfg.allowlists?.kmip,
-    log: o.log,
+    log,
     tls: tlsFiles,
     maxFrameBytes: cfg.limits.kmipMaxFrameBytes,
     guard,
     budget: inputBudget,
   });
-  await new Promise<void>((resolve, reject) => {
-    kmip.once("error", reject);
-    kmip.listen(o.kmipPort ?? cfg.listen.kmipPort, address, () => {
-      kmip.off("error", reject);
-      resolve();
-    });
-  });
-  const kmipPort = (kmip.address() as AddressInfo).port;
   const kmipSockets = new Set<import("node:net").Socket>();
   kmip.on("connection", (s) => {
     kmipSockets.add(s);
     s.on("close", () => kmipSockets.delete(s));
   });
-  const host = address === "0.0.0.0" || address === "::" ? "localhost" : address.includes(":") ? `[${address}]` : address;
-  return {
-    app,
-    api,
-    apiPort: port,
-    apiUrl: `https://${host}:${port}`,
-    kmip,
-    kmipPort,
-    guard,
-    inputBudget,
-    async close() {
-      api.closeAllConnections();
-      const kmipClosed = new Promise<void>((r) => kmip.close(() => r()));
-      for (const s of kmipSockets) s.destroy();
-      await new Promise<void>((r) => api.close(() => r()));
-      await kmipClosed;
-      await app.close();
-    },
+  const address = o.address ?? cfg.listen.address;
+  const close = async () => {
+    api.closeAllConnections();
+    const kmipClosed = closeListener(kmip);
+    for (const s of kmipSockets) s.destroy();
+    await closeListener(api);
+    await kmipClosed;
   };
+  try {
+    await listen(api, o.apiPort ?? cfg.listen.apiPort, address, { listener: "HTTPS API", setting: "listen.apiPort or --api-port" });
+    const port = (api.address() as AddressInfo).port;
+    log.info("listening", { listener: "https", address, port });
+    await listen(kmip, o.kmipPort ?? cfg.listen.kmipPort, address, { listener: "KMIP", setting: "listen.kmipPort or --kmip-port" });
+    const kmipPort = (kmip.address() as AddressInfo).port;
+    log.info("listening", { listener: "kmip", address, port: kmipPort });
+    const status = app.barrier.status();
+    if (status.sealed)
+      log.info(
+        "sealed: waiting for unseal",
+        cfg.seal.type === "shamir"
+          ? { seal: cfg.seal.type, sharesNeeded: status.threshold, sharesSubmitted: status.progress, how: "strongroom unseal" }
+          : { seal: cfg.seal.type, how: "strongroom unseal --passphrase" },
+      );
+    const host = address === "0.0.0.0" || address === "::" ? "localhost" : address.includes(":") ? `[${address}]` : address;
+    return { app, api, apiPort: port, apiUrl: `https://${host}:${port}`, kmip, kmipPort, guard, inputBudget, close };
+  } catch (e) {
+    await close();
+    throw e;
+  }
 }

@@ -251,7 +251,14 @@ describe("strongroom.yaml validation", () => {
     const e = JSON.parse(r.stdout).error;
     assert.equal(e.code, "config_invalid");
     assert.equal(e.message, `${file}: unknown key 'limits.maxBodyByte' (did you mean 'limits.maxBodyBytes'?)`);
-    assert.equal(r.stderr.trim(), `strongroom: ${e.message}`);
+    // People get the one line last on stderr; before it, the server log (JSON lines) records the fatal start-up error.
+    const lines = r.stderr.trim().split("\n");
+    assert.equal(lines[lines.length - 1], `strongroom: ${e.message}`);
+    const fatal = lines.slice(0, -1).map((l) => JSON.parse(l));
+    assert.deepEqual(
+      fatal.map((l) => [l.level, l.msg, l.code, l.reason]),
+      [["fatal", "server did not start", "config_invalid", e.message]],
+    );
   });
 
   test("the init configuration still starts", async () => {

@@ -34,6 +34,7 @@ const LAYERS: Record<string, Layer> = {
   "server.ts": "interfaces",
   "app.ts": "interfaces", // the composition root
   "init.ts": "interfaces",
+  "instance-lock.ts": "interfaces", // one server per instance directory, taken by server.ts
   keys: "service",
   auth: "service",
   audit: "service",

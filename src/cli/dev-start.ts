@@ -1,10 +1,11 @@
 // `npm start`: creates (once) and runs a development instance in ./.strongroom, then prints where everything is and a working curl example.
 import { existsSync, readdirSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import type { DefaultPolicy } from "../auth/policy.js";
 import { CONFIG_FILE } from "../config/config.js";
 import { initInstance } from "../init.js";
-import { createLogger } from "../logger.js";
+import { createLogger, isLogLevel, LOG_LEVELS, type LogLevel } from "../logger.js";
 import { startServer } from "../server.js";
 import { PROFILES_FILE, resolveConnection } from "./connection.js";
 import { ApiError, CliError, createHttpClient, errorLine } from "./http-client.js";
@@ -53,7 +54,21 @@ function securityLine(dualControl: boolean, policy: DefaultPolicy): string {
   return `PERMISSIVE DEVELOPMENT INSTANCE: ${loose.join(", ")} — not for production: strongroom init sets dual control on and owner-only`;
 }
 
+/** `npm start -- --log-level L` (npm keeps `--log-level` before `--` for itself); anything else is refused, not ignored. */
+function logLevelArg(): LogLevel | undefined {
+  let values: { "log-level"?: string };
+  try {
+    ({ values } = parseArgs({ args: process.argv.slice(2), options: { "log-level": { type: "string" } }, strict: true }));
+  } catch (e) {
+    throw new CliError(`${(e as Error).message} (npm start takes only -- --log-level ${LOG_LEVELS.join("|")})`);
+  }
+  const level = values["log-level"];
+  if (level !== undefined && !isLogLevel(level)) throw new CliError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
+  return level;
+}
+
 async function main(): Promise<void> {
+  const logLevel = logLevelArg();
   const dir = resolve(".strongroom");
   const envPort = portFromEnv("STRONGROOM_API_PORT");
   const envKmipPort = portFromEnv("STRONGROOM_KMIP_PORT");
@@ -80,7 +95,7 @@ async function main(): Promise<void> {
     created = true;
   }
 
-  const log = createLogger();
+  const log = createLogger(process.stderr, { level: logLevel });
   const running = await startServer({ dir, log });
   if (!created && envPort !== undefined && envPort !== running.apiPort) {
     log.warn("STRONGROOM_API_PORT is ignored: the existing instance keeps its port (remove .strongroom to recreate it)", {

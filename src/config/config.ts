@@ -6,6 +6,7 @@ import { dirname, isAbsolute, join } from "node:path";
 import YAML from "yaml";
 import type { DefaultPolicy } from "../auth/policy.js";
 import { isValidTimeZone } from "../keys/rollover.js";
+import { LOG_LEVELS, type LogLevel } from "../logger.js";
 import { SEAL_TYPES, type SealConfig } from "../seal/barrier.js";
 import { validateAllowlists } from "./allowlists.js";
 import { ConfigError } from "./config-error.js";
@@ -32,6 +33,8 @@ export interface Config {
   governance: GovernanceConfig;
   /** Optional CIDR allowlists per listener ("api", "kmip") and role; empty or absent = any address (src/transport/allowlist.ts). */
   allowlists: { api?: Allowlist; kmip?: Allowlist };
+  /** The server log (src/logger.ts): its level; `--log-level` on the command line wins. */
+  log: { level: LogLevel };
 }
 
 /** Response sizes (finding: response amplification); see docs/security.md "Cryptography and response limits". */
@@ -124,6 +127,7 @@ export function defaultConfig(dir: string, seal: SealConfig): Config {
     },
     governance: { dualControl: false, approvalWindowMinutes: 60, quorum: 2, pciMode: false },
     allowlists: {},
+    log: { level: "info" },
   };
 }
 
@@ -263,6 +267,8 @@ export const CONFIG_FIELDS: Record<string, ConfigField> = {
     validate: validateAllowlists,
     default: {},
   },
+  // The server log (docs/operations.md "Server log"); `strongroom server --log-level` and `npm start -- --log-level` win.
+  "log.level": { type: "string", maxLength: 8, enum: LOG_LEVELS, default: "info" },
 };
 
 /** Resolves a configured path against the instance directory. */

@@ -147,6 +147,19 @@ export const ERRORS = {
     "key '{name}' is not exportable, and that cannot be undone (like KMIP Extractable): create or import a new key instead",
     "Attribute Read Only",
   ),
+  // Server start only (never an HTTP answer; `strongroom server --json` prints the code): one server per instance
+  // directory (src/instance-lock.ts), and listener ports that cannot be bound.
+  instance_locked: def(
+    409,
+    "Illegal Operation",
+    "the instance directory {dir} is in use by another Strongroom server ({holder}; lock file {lock}): stop that server first, and remove the lock file only if no server runs",
+  ),
+  port_in_use: def(
+    500,
+    "General Failure",
+    "cannot listen on {address}:{port} for the {listener} listener: the port is in use by another process (stop it, or change {setting})",
+  ),
+  listen_failed: def(500, "General Failure", "cannot listen on {address}:{port} for the {listener} listener: {reason}"),
   internal: def(500, "General Failure", "internal error; quote request id {requestId} to the operator", "Internal Server Error"),
 } as const satisfies Record<string, ErrorDef>;
 

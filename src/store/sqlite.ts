@@ -289,10 +289,11 @@ export class SqliteStore implements Store {
     return this.failed;
   }
 
-  async migrate(): Promise<number> {
+  async migrate(): Promise<{ version: number; applied: number[] }> {
     this.db.exec("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TEXT NOT NULL)");
     const row = this.db.prepare("SELECT MAX(version) AS v FROM schema_version").get() as { v: number | null };
     let current = row.v ?? 0;
+    const applied: number[] = [];
     for (const m of MIGRATIONS) {
       if (m.version <= current) continue;
       this.db.transaction(() => {
@@ -300,8 +301,9 @@ export class SqliteStore implements Store {
         this.db.prepare("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)").run(m.version, new Date().toISOString());
       })();
       current = m.version;
+      applied.push(m.version);
     }
-    return current;
+    return { version: current, applied };
   }
 
   async close(): Promise<void> {

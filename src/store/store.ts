@@ -40,7 +40,7 @@ export interface Store extends Queryable {
    * write, or a commit by another connection to the same database drops every cached row. Returns a copy.
    */
   cachedGet<T = Row>(sql: string, params: SqlValue[]): Promise<T | undefined>;
-  /** Applies pending schema migrations; returns the schema version. */
-  migrate(): Promise<number>;
+  /** Applies pending schema migrations; returns the schema version now and the versions this call applied (for the log). */
+  migrate(): Promise<{ version: number; applied: number[] }>;
   close(): Promise<void>;
 }

@@ -202,7 +202,7 @@ export class OperatorService {
       // The event is durable (and chained) before the keys go.
       await op.commit(this.deps.store, async () => undefined);
       this.deps.barrier.seal();
-      this.deps.log.warn("sealed by an operator", { cn: ctx.actor.cn });
+      this.deps.log.warn("sealed by an operator", { cn: ctx.actor.cn, seal: this.deps.barrier.config.type });
       return { sealed: true as const };
     });
   }

@@ -3,12 +3,13 @@ import type { AuditLog } from "../audit/audit-log.js";
 import { audited } from "../audit/operation.js";
 import type { AuthCtx } from "../auth/identity.js";
 import { requireRole, SIGNED_IN_ROLES } from "../auth/policy.js";
-import { fail } from "../errors/registry.js";
+import { fail, isStrongroomError } from "../errors/registry.js";
+import type { Logger } from "../logger.js";
 import type { Barrier, UnsealStatus } from "../seal/barrier.js";
 
 export class SysService {
   readonly startedAt: Date;
-  constructor(private readonly deps: { barrier: Barrier; audit: AuditLog; clock: () => Date; node: string; version: string }) {
+  constructor(private readonly deps: { barrier: Barrier; audit: AuditLog; clock: () => Date; node: string; version: string; log: Logger }) {
     this.startedAt = deps.clock();
   }
 
@@ -35,10 +36,24 @@ export class SysService {
       requireRole(ctx.actor, SIGNED_IN_ROLES, "submit unseal shares");
       if ((req.share === undefined) === (req.passphrase === undefined))
         fail("validation", { detail: "give exactly one of share, passphrase" });
-      const status =
-        req.share !== undefined
-          ? await this.deps.barrier.submitShare(req.share)
-          : await this.deps.barrier.submitPassphrase(req.passphrase as string);
+      // The log says who submitted and how far the unseal is, never the share or passphrase (nor its length).
+      const who = { seal: this.deps.barrier.config.type, cn: ctx.actor.cn };
+      let status: UnsealStatus;
+      try {
+        status =
+          req.share !== undefined
+            ? await this.deps.barrier.submitShare(req.share)
+            : await this.deps.barrier.submitPassphrase(req.passphrase as string);
+      } catch (e) {
+        this.deps.log.warn("unseal attempt refused", { ...who, code: isStrongroomError(e) ? e.code : "internal" });
+        throw e;
+      }
+      if (status.sealed)
+        this.deps.log.info("unseal share accepted: waiting for more", {
+          ...who,
+          sharesSubmitted: status.progress,
+          sharesNeeded: status.threshold,
+        });
       op.detail = { progress: status.progress, threshold: status.threshold, sealed: status.sealed };
       return status;
     });

@@ -2,9 +2,9 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { CONFIG_FILE } from "../../config/config.js";
-import { createLogger } from "../../logger.js";
+import { createLogger, LOG_LEVELS } from "../../logger.js";
 import { startServer } from "../../server.js";
-import { type CommandSpec, optInt, optStr } from "../command.js";
+import { type CommandSpec, optEnum, optInt, optStr } from "../command.js";
 import { instanceDir } from "../connection.js";
 import { CliError } from "../http-client.js";
 
@@ -13,12 +13,18 @@ export const serverCommand: CommandSpec = {
   summary: 'Run the server for an instance directory; prints one JSON line {"event":"listening",…} on stdout when ready.',
   details:
     "The file seal unseals at start; the passphrase seal does when STRONGROOM_PASSPHRASE is set. Otherwise the\n" +
-    "server starts sealed: submit shares with `strongroom unseal`. Logs are JSON lines on stderr.",
+    "server starts sealed: submit shares with `strongroom unseal`. The server log is JSON lines (pino) on stderr:\n" +
+    "config loaded, migrations, listeners, unseal and seal, fatal start-up errors; secret-shaped fields are redacted.",
   options: {
     dir: { type: "string", arg: "DIR", help: "instance directory (env STRONGROOM_DIR; default ./.strongroom)" },
     "api-port": { type: "string", arg: "P", help: "HTTPS API port (default: from strongroom.yaml)" },
     "kmip-port": { type: "string", arg: "P", help: "KMIP over TLS port (default from the configuration, 5696)" },
     listen: { type: "string", arg: "ADDR", help: "listen address (default: from strongroom.yaml)" },
+    "log-level": {
+      type: "string",
+      arg: "L",
+      help: `server log level: ${LOG_LEVELS.join(", ")} (default: log.level in strongroom.yaml, info)`,
+    },
   },
   async run(inv) {
     const v = inv.values;
@@ -30,7 +36,7 @@ export const serverCommand: CommandSpec = {
       });
     const apiPort = optInt(v, "api-port", 0, 65535);
     const kmipPort = optInt(v, "kmip-port", 0, 65535);
-    const log = createLogger();
+    const log = createLogger(process.stderr, { level: optEnum(v, "log-level", LOG_LEVELS) });
     const running = await startServer({ dir, apiPort, kmipPort, address: optStr(v, "listen"), log });
     process.stdout.write(
       `${JSON.stringify({ event: "listening", api: running.apiUrl, kmipPort: running.kmipPort, sealed: running.app.barrier.sealed })}\n`,
