@@ -3,7 +3,7 @@ import { constants, createPublicKey, type KeyObject, verify } from "node:crypto"
 import { CertificationRequest } from "@peculiar/asn1-csr";
 import { RsaSaPssParams } from "@peculiar/asn1-rsa";
 import { AsnConvert } from "@peculiar/asn1-schema";
-import { AlgorithmIdentifier, Extensions, type Name as AsnName } from "@peculiar/asn1-x509";
+import { AlgorithmIdentifier, type Name as AsnName, Extensions } from "@peculiar/asn1-x509";
 import { checkKeyLimits } from "../crypto/key-limits.js";
 import { isStrongroomError } from "../errors/registry.js";
 import { type Name, OID } from "./x509.js";

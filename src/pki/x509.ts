@@ -4,6 +4,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import {
   AlgorithmIdentifier,
+  Name as AsnName,
   AttributeTypeAndValue,
   AttributeValue,
   AuthorityKeyIdentifier,
@@ -16,7 +17,6 @@ import {
   KeyIdentifier,
   KeyUsage,
   KeyUsageFlags,
-  Name as AsnName,
   RelativeDistinguishedName,
   SubjectAlternativeName,
   SubjectKeyIdentifier,
@@ -179,7 +179,9 @@ export function createCertificate(spec: CertificateSpec): string {
   if (!verify(sig.hash, tbsDer, spec.issuerPublicKey, signature)) {
     throw new Error("signature check failed: signingKey does not match issuerPublicKey");
   }
-  const der = AsnConvert.serialize(new Certificate({ tbsCertificate: tbs, signatureAlgorithm: sig.algorithm, signatureValue: toArrayBuffer(signature) }));
+  const der = AsnConvert.serialize(
+    new Certificate({ tbsCertificate: tbs, signatureAlgorithm: sig.algorithm, signatureValue: toArrayBuffer(signature) }),
+  );
   // OpenSSL re-reads the result: what we hand out is a certificate OpenSSL accepts, in its PEM form.
   return new X509Certificate(Buffer.from(der)).toString();
 }
@@ -294,4 +296,17 @@ function ipText(ip: string): string {
 /** A standalone ArrayBuffer copy of a Buffer's bytes (the ASN.1 classes hold ArrayBuffers). */
 export function toArrayBuffer(b: Buffer): ArrayBuffer {
   return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
+}
+
+/**
+ * The serial number (INTEGER content octets) and the issuer and subject Names (DER) of a certificate, for the KMIP
+ * X.509 Certificate Identifier/Subject/Issuer attributes. Throws on anything that is not an X.509 certificate.
+ */
+export function certificateIdentifiers(der: Buffer): { serial: Buffer; issuer: Buffer; subject: Buffer } {
+  const tbs = AsnConvert.parse(der, Certificate).tbsCertificate;
+  return {
+    serial: Buffer.from(tbs.serialNumber),
+    issuer: Buffer.from(AsnConvert.serialize(tbs.issuer)),
+    subject: Buffer.from(AsnConvert.serialize(tbs.subject)),
+  };
 }
