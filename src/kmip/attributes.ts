@@ -4,7 +4,7 @@ import { fail } from "../errors/registry.js";
 import type { ObjectRow } from "../keys/key-model.js";
 import type { ObjectAttributes } from "../keys/key-service.js";
 import type { UsageLimits } from "../keys/key-use.js";
-import { decodeDer } from "../pki/der.js";
+import { certificateIdentifiers } from "../pki/x509.js";
 import { enumValue, tagByName, tagSpecName } from "./codec/names.js";
 import { Enum } from "./codec/tables.js";
 import {
@@ -360,12 +360,7 @@ export function certificateAttributes(der: Buffer, major: number): Attr[] {
     return out;
   }
   try {
-    // tbsCertificate: [0] version, serialNumber, signature, issuer, validity, subject, …
-    const tbs = decodeDer(der).children[0];
-    const at = tbs.children[0].class === "context" ? 1 : 0;
-    const serial = tbs.children[at].value;
-    const issuer = tbs.children[at + 2].raw;
-    const subject = tbs.children[at + 4].raw;
+    const { serial, issuer, subject } = certificateIdentifiers(der);
     out.push({
       name: "X.509 Certificate Identifier",
       value: struct(Tag.X_509CertificateIdentifier, bytes(Tag.IssuerDistinguishedName, issuer), bytes(Tag.CertificateSerialNumber, serial)),

@@ -1,8 +1,11 @@
-// Parses untrusted PKCS#10 certificate signing requests (RFC 2986) and verifies their self-signature.
+// Parses untrusted PKCS#10 certificate signing requests (RFC 2986) with @peculiar/asn1-csr and verifies their self-signature.
 import { constants, createPublicKey, type KeyObject, verify } from "node:crypto";
+import { CertificationRequest } from "@peculiar/asn1-csr";
+import { RsaSaPssParams } from "@peculiar/asn1-rsa";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { AlgorithmIdentifier, type Name as AsnName, Extensions } from "@peculiar/asn1-x509";
 import { checkKeyLimits } from "../crypto/key-limits.js";
 import { isStrongroomError } from "../errors/registry.js";
-import { type DerNode, decodeDer, expectTag, pemDecodeAll, readBitString, readInteger, readOid, readString, Tag } from "./der.js";
 import { type Name, OID } from "./x509.js";
 
 export const MAX_CSR_PEM_BYTES = 64 * 1024;
@@ -35,6 +38,14 @@ const NAME_FIELDS: ReadonlyMap<string, keyof Name> = new Map([
   [OID.organizationalUnitName, "ou"],
   [OID.organizationName, "o"],
 ]);
+/** PKCS#9 attributes that ask the CA for something; the request body alone decides the certificate, so they are refused. */
+const EXTENSION_REQUEST = "1.2.840.113549.1.9.14";
+const CHALLENGE_PASSWORD = "1.2.840.113549.1.9.7";
+const EXTENSION_NAMES: ReadonlyMap<string, string> = new Map(
+  Object.entries(OID)
+    .filter(([, oid]) => oid.startsWith("2.5.29."))
+    .map(([name, oid]) => [oid, name]),
+);
 
 /** Parses a PEM CSR, verifies its signature and returns the requested subject and key; throws Error on any problem. */
 export function parseCsr(pem: string): ParsedCsr {
@@ -48,47 +59,65 @@ export function parseCsr(pem: string): ParsedCsr {
 function parse(pem: string): ParsedCsr {
   if (typeof pem !== "string") throw new Error("input must be a PEM string");
   if (Buffer.byteLength(pem, "utf8") > MAX_CSR_PEM_BYTES) throw new Error("PEM is larger than 64 KiB");
-  const blocks = pemDecodeAll(pem, ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]);
+  const blocks = pemBlocks(pem, ["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"]);
   if (blocks.length !== 1) throw new Error(`expected one CERTIFICATE REQUEST PEM block, found ${blocks.length}`);
+  const der = blocks[0];
 
-  const [info, signatureAlgorithm, signature] = sequence(decodeDer(blocks[0]), 3, 3, "CertificationRequest");
-  const [version, subject, spki, attributes = undefined] = sequence(info, 3, 4, "CertificationRequestInfo");
-  if (readInteger(version, "version") !== 0n) throw new Error("unsupported version");
-  // attributes [0] IMPLICIT SET OF Attribute: covered by the signature, otherwise unused here.
-  if (attributes && !(attributes.class === "context" && attributes.tag === 0 && attributes.constructed)) {
-    throw new Error("malformed attributes");
+  let csr: CertificationRequest;
+  try {
+    csr = AsnConvert.parse(der, CertificationRequest);
+  } catch (e) {
+    // asn1js reports byte-level problems ("offset"), the schema layer reports a structure that is not a CSR.
+    const text = e instanceof Error ? e.message : "";
+    throw new Error(/schema|required|not equal|choice/i.test(text) ? "not a CertificationRequest structure" : "DER: malformed encoding");
   }
+  // The parser reads BER; a CSR is DER. Re-encoding must give the input back byte for byte, which refuses trailing
+  // data, non-minimal lengths and other alternative encodings of the same request.
+  if (!Buffer.from(AsnConvert.serialize(csr)).equals(der)) throw new Error("DER: not in canonical DER form");
+  const info = csr.certificationRequestInfo;
+  if (info.version !== 0) throw new Error("unsupported version");
 
-  const publicKey = importPublicKey(spki);
-  const params = verifyParams(signatureAlgorithm, publicKey);
-  const sig = readBitString(signature, "signature");
-  if (sig.unusedBits !== 0) throw new Error("malformed signature");
+  const publicKey = importPublicKey(Buffer.from(AsnConvert.serialize(info.subjectPKInfo)));
+  const params = verifyParams(csr.signatureAlgorithm, publicKey);
   const verifyKey =
     params.pssSaltLength === undefined
       ? publicKey
       : { key: publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: params.pssSaltLength };
+  // The signed bytes exactly as received (the parser keeps them), not a re-encoding.
+  const signed = csr.certificationRequestInfoRaw;
+  if (!signed) throw new Error("not a CertificationRequest structure");
   let valid = false;
   try {
-    valid = verify(params.hash, info.raw, verifyKey, sig.bytes);
+    valid = verify(params.hash, Buffer.from(signed), verifyKey, Buffer.from(csr.signature));
   } catch {
     valid = false; // e.g. a malformed ECDSA signature
   }
   if (!valid) throw new Error("signature verification failed");
-  // Only interpret the subject once the signature is known to cover it.
-  return { subject: parseName(subject), publicKey };
+  // Only interpret the subject and attributes once the signature is known to cover them.
+  refuseRequests(info.attributes ?? []);
+  return { subject: parseName(info.subject), publicKey };
 }
 
-/** Children of a SEQUENCE with min..max fields; indexes past min may be undefined. */
-function sequence(node: DerNode | undefined, min: number, max: number, what: string): DerNode[] {
-  const { children } = expectTag(node, Tag.SEQUENCE, what);
-  if (children.length < min || children.length > max) throw new Error(`${what}: unexpected number of fields`);
-  return children;
+/**
+ * DER payloads of every PEM block carrying one of `labels`, in order. Text between blocks is ignored (RFC 7468
+ * section 5); RFC 1421 headers are not supported. The body class excludes '-', so each match attempt scans at
+ * most to the next dash (no ReDoS); the caller has bounded the input size.
+ */
+function pemBlocks(pem: string, labels: readonly string[]): Buffer[] {
+  const out: Buffer[] = [];
+  for (const m of pem.matchAll(/-----BEGIN ([A-Z0-9 ]+)-----([A-Za-z0-9+/=\s]*)-----END ([A-Z0-9 ]+)-----/g)) {
+    if (m[1] !== m[3] || !labels.includes(m[1])) continue;
+    const b64 = m[2].replace(/\s+/g, "");
+    if (b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw new Error(`PEM: malformed base64 in ${m[1]}`);
+    out.push(Buffer.from(b64, "base64"));
+  }
+  return out;
 }
 
-function importPublicKey(spki: DerNode | undefined): KeyObject {
+function importPublicKey(spki: Buffer): KeyObject {
   let key: KeyObject;
   try {
-    key = createPublicKey({ key: expectTag(spki, Tag.SEQUENCE, "subjectPKInfo").raw, format: "der", type: "spki" });
+    key = createPublicKey({ key: spki, format: "der", type: "spki" });
   } catch {
     throw new Error("unreadable subject public key");
   }
@@ -101,9 +130,11 @@ function importPublicKey(spki: DerNode | undefined): KeyObject {
   return key;
 }
 
-function verifyParams(algorithm: DerNode | undefined, key: KeyObject): { hash: Hash; pssSaltLength?: number } {
-  const [oidNode, params = undefined] = sequence(algorithm, 1, 2, "signatureAlgorithm");
-  const oid = readOid(oidNode, "signatureAlgorithm");
+/** DER NULL: the only parameters the PKCS#1 v1.5 signature and digest OIDs may carry (RFC 4055). */
+const isNull = (p: ArrayBuffer): boolean => p.byteLength === 2 && Buffer.from(p).equals(Buffer.from([0x05, 0x00]));
+
+function verifyParams(algorithm: AlgorithmIdentifier, key: KeyObject): { hash: Hash; pssSaltLength?: number } {
+  const { algorithm: oid, parameters: params } = algorithm;
   const keyType = key.asymmetricKeyType;
   const rsaHash = RSA_PKCS1.get(oid);
   if (rsaHash) {
@@ -119,57 +150,87 @@ function verifyParams(algorithm: DerNode | undefined, key: KeyObject): { hash: H
   }
   if (oid === OID.rsassaPss) {
     if (keyType !== "rsa") throw new Error("signature algorithm does not match key type");
+    if (!params) throw new Error("malformed RSASSA-PSS-params");
     return pssParams(params);
   }
   throw new Error(`unsupported signature algorithm ${oid}`);
 }
 
 /**
- * RSASSA-PSS-params (RFC 4055 section 3.1). The SHA-1 defaults are rejected, so hashAlgorithm
- * must be present; MGF1 must use the same hash (OpenSSL's behaviour in crypto.verify).
+ * RSASSA-PSS-params (RFC 4055 section 3.1). The SHA-1 defaults are rejected, so hashAlgorithm must be present;
+ * MGF1 must use the same hash (OpenSSL's behaviour in crypto.verify).
  */
-function pssParams(params: DerNode | undefined): { hash: Hash; pssSaltLength: number } {
-  const fields = new Map<number, DerNode>();
-  for (const field of expectTag(params, Tag.SEQUENCE, "RSASSA-PSS-params").children) {
-    if (field.class !== "context" || !field.constructed || field.children.length !== 1 || field.tag > 3) {
-      throw new Error("malformed RSASSA-PSS-params");
-    }
-    if ([...fields.keys()].some((tag) => tag >= field.tag)) throw new Error("malformed RSASSA-PSS-params");
-    fields.set(field.tag, field.children[0]);
+function pssParams(params: ArrayBuffer): { hash: Hash; pssSaltLength: number } {
+  let pss: RsaSaPssParams;
+  try {
+    pss = AsnConvert.parse(params, RsaSaPssParams);
+  } catch {
+    throw new Error("malformed RSASSA-PSS-params");
   }
-  const hash = digest(fields.get(0));
-  const [mgfOid, mgfHash] = sequence(fields.get(1), 2, 2, "maskGenAlgorithm");
-  if (readOid(mgfOid) !== OID.mgf1 || digest(mgfHash) !== hash) throw new Error("unsupported PSS mask generation");
-  const salt = fields.has(2) ? readInteger(fields.get(2), "saltLength") : 20n;
-  if (salt < 0n || salt > 1024n) throw new Error("unsupported PSS salt length");
-  if (fields.has(3) && readInteger(fields.get(3), "trailerField") !== 1n) throw new Error("unsupported PSS trailer");
-  return { hash, pssSaltLength: Number(salt) };
+  const hash = digest(pss.hashAlgorithm);
+  if (pss.maskGenAlgorithm.algorithm !== OID.mgf1 || !pss.maskGenAlgorithm.parameters) throw new Error("unsupported PSS mask generation");
+  let mgfHash: AlgorithmIdentifier;
+  try {
+    mgfHash = AsnConvert.parse(pss.maskGenAlgorithm.parameters, AlgorithmIdentifier);
+  } catch {
+    throw new Error("unsupported PSS mask generation");
+  }
+  if (digest(mgfHash) !== hash) throw new Error("unsupported PSS mask generation");
+  const salt = pss.saltLength;
+  if (!Number.isSafeInteger(salt) || salt < 0 || salt > 1024) throw new Error("unsupported PSS salt length");
+  if (pss.trailerField !== 1) throw new Error("unsupported PSS trailer");
+  return { hash, pssSaltLength: salt };
 }
 
-function digest(algorithm: DerNode | undefined): Hash {
-  if (!algorithm) throw new Error("PSS with the default SHA-1 hash is not supported");
-  const [oid, params = undefined] = sequence(algorithm, 1, 2, "hashAlgorithm");
-  const hash = DIGESTS.get(readOid(oid));
-  if (!hash || (params && !isNull(params))) throw new Error("unsupported PSS hash algorithm");
+function digest(algorithm: AlgorithmIdentifier): Hash {
+  const hash = DIGESTS.get(algorithm.algorithm);
+  if (!hash) throw new Error("PSS with a hash other than SHA-256/384/512 (e.g. the default SHA-1) is not supported");
+  if (algorithm.parameters && !isNull(algorithm.parameters)) throw new Error("unsupported PSS hash algorithm");
   return hash;
 }
 
-function isNull(node: DerNode): boolean {
-  return node.class === "universal" && node.tag === Tag.NULL && node.value.length === 0;
+/**
+ * The REST request body alone decides the certificate (role, CN, OU, validity; the profile sets key usages and
+ * EKU): a CSR that asks for extensions (CA:true, extra SANs, other usages) or carries a challenge password would
+ * be asking for something the server would silently not do, so it is refused with what it asked for.
+ */
+function refuseRequests(attributes: Iterable<{ type: string; values: ArrayBuffer[] }>): void {
+  for (const attribute of attributes) {
+    if (attribute.type === CHALLENGE_PASSWORD) throw new Error("challengePassword is not supported (revocation is by an admin)");
+    if (attribute.type !== EXTENSION_REQUEST) continue; // informational attributes (e.g. unstructuredName) ask for nothing
+    const requested: string[] = [];
+    for (const value of attribute.values) {
+      let extensions: Extensions;
+      try {
+        extensions = AsnConvert.parse(value, Extensions);
+      } catch {
+        throw new Error("malformed extensionRequest");
+      }
+      for (const e of extensions) requested.push(EXTENSION_NAMES.get(e.extnID) ?? e.extnID);
+    }
+    if (requested.length > 0) {
+      const list = requested.slice(0, 8).join(", ") + (requested.length > 8 ? ", …" : "");
+      throw new Error(
+        `the CSR requests extensions (${list}); the certificate profile comes from the request body and the role: remove them`,
+      );
+    }
+  }
 }
 
-function parseName(name: DerNode | undefined): Partial<Name> {
+function parseName(name: AsnName): Partial<Name> {
   const out: Partial<Name> = {};
-  for (const rdn of expectTag(name, Tag.SEQUENCE, "subject").children) {
-    const attributes = expectTag(rdn, Tag.SET, "RelativeDistinguishedName").children;
-    if (attributes.length === 0) throw new Error("empty RelativeDistinguishedName");
-    for (const attribute of attributes) {
-      const [type, value] = sequence(attribute, 2, 2, "AttributeTypeAndValue");
-      const field = NAME_FIELDS.get(readOid(type));
+  for (const rdn of name) {
+    if (rdn.length === 0) throw new Error("empty RelativeDistinguishedName");
+    for (const attribute of rdn) {
+      const field = NAME_FIELDS.get(attribute.type);
       if (!field) continue;
       // A repeated CN/OU/O would make the requested identity ambiguous.
       if (out[field] !== undefined) throw new Error(`subject has more than one ${field.toUpperCase()}`);
-      out[field] = readString(value, `subject ${field.toUpperCase()}`);
+      const v = attribute.value;
+      // The string types RFC 5280 names for these attributes (plus IA5String); re-encoding has checked their content.
+      const text = v.utf8String ?? v.printableString ?? v.ia5String ?? v.bmpString;
+      if (text === undefined) throw new Error(`subject ${field.toUpperCase()}: unsupported string type`);
+      out[field] = text;
     }
   }
   return out;

@@ -1,18 +1,11 @@
-// Builds password-protected PKCS#12 (PFX v3, RFC 7292) bundles of a private key, its certificate and CA chain.
+// Builds password-protected PKCS#12 (PFX v3, RFC 7292) bundles: structures from @peculiar/asn1-pfx, crypto from node:crypto.
 import { createCipheriv, createHash, createHmac, createPrivateKey, pbkdf2Sync, randomBytes, X509Certificate } from "node:crypto";
-import {
-  derBmpString,
-  derExplicit,
-  derImplicit,
-  derInteger,
-  derNull,
-  derOctetString,
-  derOid,
-  derSequence,
-  derSet,
-  isWellFormedUtf16,
-  pemDecodeAll,
-} from "./der.js";
+import { ContentEncryptionAlgorithmIdentifier, ContentInfo, EncryptedContent, EncryptedContentInfo } from "@peculiar/asn1-cms";
+import { AuthenticatedSafe, CertBag, MacData, PFX, PKCS12Attribute, SafeBag, SafeContents } from "@peculiar/asn1-pfx";
+import { EncryptedPrivateKeyInfo } from "@peculiar/asn1-pkcs8";
+import { DigestInfo } from "@peculiar/asn1-rsa";
+import { AsnBmpStringConverter, AsnConvert, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes, OctetString } from "@peculiar/asn1-schema";
+import { AlgorithmIdentifier } from "@peculiar/asn1-x509";
 
 export interface Pkcs12Options {
   certPem: string;
@@ -42,96 +35,151 @@ const OID = {
   sha256: "2.16.840.1.101.3.4.2.1",
 } as const;
 
+// The PKCS#5 (RFC 8018) and CMS EncryptedData structures have no published @peculiar schema; they are declared here
+// with the same schema library (decorators applied as functions: this project compiles without experimentalDecorators).
+
+/** PBKDF2-params (RFC 8018 A.2), salt as the "specified" OCTET STRING choice; keyLength omitted. */
+class Pbkdf2Params {
+  salt = new OctetString();
+  iterationCount = 0;
+  prf = new AlgorithmIdentifier();
+}
+AsnProp({ type: OctetString })(Pbkdf2Params.prototype, "salt");
+AsnProp({ type: AsnPropTypes.Integer })(Pbkdf2Params.prototype, "iterationCount");
+AsnProp({ type: AlgorithmIdentifier })(Pbkdf2Params.prototype, "prf");
+AsnType({ type: AsnTypeTypes.Sequence })(Pbkdf2Params);
+
+/** PBES2-params (RFC 8018 A.4). */
+class Pbes2Params {
+  keyDerivationFunc = new AlgorithmIdentifier();
+  encryptionScheme = new AlgorithmIdentifier();
+}
+AsnProp({ type: AlgorithmIdentifier })(Pbes2Params.prototype, "keyDerivationFunc");
+AsnProp({ type: AlgorithmIdentifier })(Pbes2Params.prototype, "encryptionScheme");
+AsnType({ type: AsnTypeTypes.Sequence })(Pbes2Params);
+
+/** CMS EncryptedData (RFC 5652 8) without unprotectedAttrs: version 0. */
+class CmsEncryptedData {
+  version = 0;
+  encryptedContentInfo = new EncryptedContentInfo();
+}
+AsnProp({ type: AsnPropTypes.Integer })(CmsEncryptedData.prototype, "version");
+AsnProp({ type: EncryptedContentInfo })(CmsEncryptedData.prototype, "encryptedContentInfo");
+AsnType({ type: AsnTypeTypes.Sequence })(CmsEncryptedData);
+
+const der = (value: object): ArrayBuffer => AsnConvert.serialize(value);
+
 /** Returns the DER-encoded PFX. Loadable by OpenSSL 3 and tls.createSecureContext({ pfx, passphrase }). */
 export function createPkcs12(options: Pkcs12Options): Buffer {
   const { password, friendlyName } = options;
   if (typeof password !== "string" || password.length === 0) throw new Error("password must be a non-empty string");
   if (!isWellFormedUtf16(password)) throw new Error("password is not well-formed UTF-16");
+  if (friendlyName !== undefined && !isWellFormedUtf16(friendlyName)) throw new Error("friendlyName is not well-formed UTF-16");
   const iterations = options.iterations ?? DEFAULT_PKCS12_ITERATIONS;
   if (!Number.isSafeInteger(iterations) || iterations < 2048 || iterations > 10_000_000) {
     throw new Error("iterations must be between 2048 and 10000000");
   }
-  const leafDer = pemDecodeAll(options.certPem, "CERTIFICATE");
-  if (leafDer.length !== 1) throw new Error("certPem must hold exactly one certificate");
-  const leaf = new X509Certificate(leafDer[0]);
-  const cas = pemDecodeAll(options.caPem, "CERTIFICATE").map((der) => new X509Certificate(der));
+  const leafPems = certificatePems(options.certPem);
+  if (leafPems.length !== 1) throw new Error("certPem must hold exactly one certificate");
+  const leaf = new X509Certificate(leafPems[0]);
+  const cas = certificatePems(options.caPem).map((pem) => new X509Certificate(pem));
   if (cas.length === 0) throw new Error("caPem holds no certificate");
   const key = createPrivateKey(options.keyPem);
   if (!leaf.checkPrivateKey(key)) throw new Error("keyPem does not match certPem");
 
   // localKeyId links the key bag to its certificate; the SHA-1 fingerprint is only an identifier (OpenSSL does the same).
-  const attributes = [attribute(OID.localKeyId, derOctetString(createHash("sha1").update(leaf.raw).digest()))];
-  if (friendlyName !== undefined) attributes.push(attribute(OID.friendlyName, derBmpString(friendlyName)));
+  const attributes = [attribute(OID.localKeyId, der(new OctetString(createHash("sha1").update(leaf.raw).digest())))];
+  if (friendlyName !== undefined) {
+    // PKCS#9 friendlyName is a BMPString (UTF-16BE, surrogate pairs as OpenSSL writes them).
+    attributes.push(attribute(OID.friendlyName, AsnBmpStringConverter.toASN(friendlyName).toBER(false)));
+  }
+  // bagAttributes is a SET OF: DER (X.690 11.6) orders the elements by their encodings; the library keeps array order.
+  attributes.sort((a, b) => Buffer.compare(Buffer.from(der(a)), Buffer.from(der(b))));
 
   // RFC 9579 / OpenSSL: PBES2 takes the UTF-8 password bytes, unlike the PKCS#12 MAC KDF below.
   const passwordUtf8 = Buffer.from(password, "utf8");
   try {
     const pkcs8 = key.export({ type: "pkcs8", format: "der" });
-    let shroudedKey: Buffer;
+    let shroudedKey: ArrayBuffer;
     try {
       const { algorithm, ciphertext } = pbes2Encrypt(pkcs8, passwordUtf8, iterations);
-      shroudedKey = derSequence(algorithm, derOctetString(ciphertext)); // EncryptedPrivateKeyInfo
+      shroudedKey = der(new EncryptedPrivateKeyInfo({ encryptionAlgorithm: algorithm, encryptedData: new OctetString(ciphertext) }));
     } finally {
       pkcs8.fill(0);
     }
-    const certBags = [certBag(leaf.raw, attributes), ...cas.map((ca) => certBag(ca.raw))];
-    const certs = pbes2Encrypt(derSequence(...certBags), passwordUtf8, iterations);
-    const authSafe = derSequence(
-      // EncryptedData { version 0, EncryptedContentInfo { data, PBES2, [0] IMPLICIT ciphertext } }
-      contentInfo(
-        OID.encryptedData,
-        derSequence(derInteger(0), derSequence(derOid(OID.data), certs.algorithm, derImplicit(0, derOctetString(certs.ciphertext)))),
+    const certBags = new SafeContents([certBag(leaf.raw, attributes), ...cas.map((ca) => certBag(ca.raw))]);
+    const certs = pbes2Encrypt(Buffer.from(der(certBags)), passwordUtf8, iterations);
+    const encryptedCerts = new CmsEncryptedData();
+    encryptedCerts.encryptedContentInfo = new EncryptedContentInfo({
+      contentType: OID.data,
+      contentEncryptionAlgorithm: new ContentEncryptionAlgorithmIdentifier(certs.algorithm),
+      encryptedContent: new EncryptedContent({ value: new OctetString(certs.ciphertext) }), // [0] IMPLICIT, primitive
+    });
+    const keyBags = new SafeContents([new SafeBag({ bagId: OID.pkcs8ShroudedKeyBag, bagValue: shroudedKey, bagAttributes: attributes })]);
+    const authSafe = Buffer.from(
+      der(
+        new AuthenticatedSafe([
+          new ContentInfo({ contentType: OID.encryptedData, content: der(encryptedCerts) }),
+          new ContentInfo({ contentType: OID.data, content: der(new OctetString(der(keyBags))) }),
+        ]),
       ),
-      contentInfo(OID.data, derOctetString(derSequence(safeBag(OID.pkcs8ShroudedKeyBag, shroudedKey, attributes)))),
     );
-    return derSequence(derInteger(3), contentInfo(OID.data, derOctetString(authSafe)), macData(authSafe, password, iterations));
+    const pfx = new PFX({
+      version: 3,
+      authSafe: new ContentInfo({ contentType: OID.data, content: der(new OctetString(authSafe)) }),
+      macData: macData(authSafe, password, iterations),
+    });
+    return Buffer.from(der(pfx));
   } finally {
     passwordUtf8.fill(0);
   }
 }
 
-function contentInfo(type: string, content: Buffer): Buffer {
-  return derSequence(derOid(type), derExplicit(0, content));
+/** PEM certificates in text, each re-read by OpenSSL (X509Certificate) before use. */
+function certificatePems(text: string): string[] {
+  if (typeof text !== "string") return [];
+  return text.match(/-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]*-----END CERTIFICATE-----/g) ?? [];
 }
 
-function attribute(oid: string, value: Buffer): Buffer {
-  return derSequence(derOid(oid), derSet(value));
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+const isWellFormedUtf16 = (value: string): boolean => !LONE_SURROGATE.test(value);
+
+function attribute(attrId: string, value: ArrayBuffer): PKCS12Attribute {
+  // Fields are set one by one: PKCS12Attribute's constructor (asn1-pfx 2.11.1) drops its parameters.
+  const a = new PKCS12Attribute();
+  a.attrId = attrId;
+  a.attrValues = [value];
+  return a;
 }
 
-function safeBag(bagId: string, value: Buffer, attributes?: Buffer[]): Buffer {
-  return derSequence(derOid(bagId), derExplicit(0, value), ...(attributes ? [derSet(...attributes)] : []));
-}
-
-function certBag(certDer: Buffer, attributes?: Buffer[]): Buffer {
-  return safeBag(OID.certBag, derSequence(derOid(OID.x509Certificate), derExplicit(0, derOctetString(certDer))), attributes);
+function certBag(certDer: Buffer, attributes?: PKCS12Attribute[]): SafeBag {
+  const bagValue = der(new CertBag({ certId: OID.x509Certificate, certValue: der(new OctetString(certDer)) }));
+  return new SafeBag({ bagId: OID.certBag, bagValue, ...(attributes ? { bagAttributes: attributes } : {}) });
 }
 
 /** PBES2 (RFC 8018 6.2) with PBKDF2-HMAC-SHA256 and AES-256-CBC. */
-function pbes2Encrypt(plaintext: Buffer, password: Buffer, iterations: number): { algorithm: Buffer; ciphertext: Buffer } {
+function pbes2Encrypt(plaintext: Buffer, password: Buffer, iterations: number): { algorithm: AlgorithmIdentifier; ciphertext: Buffer } {
   const salt = randomBytes(16);
   const iv = randomBytes(16);
   const key = pbkdf2Sync(password, salt, iterations, 32, "sha256");
   try {
     const cipher = createCipheriv("aes-256-cbc", key, iv); // PKCS#7 padding, as PBES2 requires
     const ciphertext = Buffer.concat([cipher.update(plaintext), cipher.final()]);
-    const algorithm = derSequence(
-      derOid(OID.pbes2),
-      derSequence(
-        derSequence(
-          derOid(OID.pbkdf2),
-          derSequence(derOctetString(salt), derInteger(iterations), derSequence(derOid(OID.hmacWithSHA256), derNull())),
-        ),
-        derSequence(derOid(OID.aes256Cbc), derOctetString(iv)),
-      ),
-    );
-    return { algorithm, ciphertext };
+    const kdf = new Pbkdf2Params();
+    kdf.salt = new OctetString(salt);
+    kdf.iterationCount = iterations;
+    kdf.prf = new AlgorithmIdentifier({ algorithm: OID.hmacWithSHA256, parameters: null });
+    const params = new Pbes2Params();
+    params.keyDerivationFunc = new AlgorithmIdentifier({ algorithm: OID.pbkdf2, parameters: der(kdf) });
+    params.encryptionScheme = new AlgorithmIdentifier({ algorithm: OID.aes256Cbc, parameters: der(new OctetString(iv)) });
+    return { algorithm: new AlgorithmIdentifier({ algorithm: OID.pbes2, parameters: der(params) }), ciphertext };
   } finally {
     key.fill(0);
   }
 }
 
 /** MacData: HMAC-SHA-256 over the AuthenticatedSafe, keyed by the PKCS#12 KDF with ID=3 (RFC 7292 B.2-B.4). */
-function macData(authSafe: Buffer, password: string, iterations: number): Buffer {
+function macData(authSafe: Buffer, password: string, iterations: number): MacData {
   const salt = randomBytes(16);
   // RFC 7292 B.1: BMPString (UTF-16BE, so surrogate pairs as OpenSSL's utf82uni writes them) plus a 0x0000 terminator.
   const bmpPassword = Buffer.alloc(password.length * 2 + 2);
@@ -139,15 +187,24 @@ function macData(authSafe: Buffer, password: string, iterations: number): Buffer
   const key = pkcs12Kdf(bmpPassword, salt, 3, iterations, 32);
   try {
     const mac = createHmac("sha256", key).update(authSafe).digest();
-    const digestInfo = derSequence(derSequence(derOid(OID.sha256), derNull()), derOctetString(mac));
-    return derSequence(digestInfo, derOctetString(salt), derInteger(iterations));
+    return new MacData({
+      mac: new DigestInfo({
+        digestAlgorithm: new AlgorithmIdentifier({ algorithm: OID.sha256, parameters: null }),
+        digest: new OctetString(mac),
+      }),
+      macSalt: new OctetString(salt),
+      iterations,
+    });
   } finally {
     key.fill(0);
     bmpPassword.fill(0);
   }
 }
 
-/** RFC 7292 appendix B.2 key derivation, instantiated with SHA-256 (u = 32, v = 64). */
+/**
+ * RFC 7292 appendix B.2 key derivation, instantiated with SHA-256 (u = 32, v = 64). Node has no PKCS#12 KDF, so the
+ * construction is here; every hash is node:crypto's.
+ */
 function pkcs12Kdf(password: Buffer, salt: Buffer, id: number, iterations: number, length: number): Buffer {
   const u = 32;
   const v = 64;

@@ -1,26 +1,31 @@
-// Issues X.509 v3 certificates (RFC 5280) for Strongroom's built-in CA, signing with node:crypto keys.
-import { createHash, type KeyObject, randomBytes, sign, verify } from "node:crypto";
+// Issues X.509 v3 certificates (RFC 5280) for Strongroom's built-in CA: ASN.1 by @peculiar/asn1-x509, signatures by node:crypto.
+import { createHash, type KeyObject, randomBytes, sign, verify, X509Certificate } from "node:crypto";
 import { isIPv4, isIPv6 } from "node:net";
+import { AsnConvert, OctetString } from "@peculiar/asn1-schema";
 import {
-  decodeDer,
-  derBitString,
-  derBoolean,
-  derExplicit,
-  derIa5String,
-  derImplicit,
-  derInteger,
-  derNull,
-  derOctetString,
-  derOid,
-  derSequence,
-  derSet,
-  derTime,
-  derUtf8String,
-  expectTag,
-  pemEncode,
-  readBitString,
-  Tag,
-} from "./der.js";
+  AlgorithmIdentifier,
+  Name as AsnName,
+  AttributeTypeAndValue,
+  AttributeValue,
+  AuthorityKeyIdentifier,
+  BasicConstraints,
+  Certificate,
+  ExtendedKeyUsage,
+  Extension,
+  Extensions,
+  GeneralName,
+  KeyIdentifier,
+  KeyUsage,
+  KeyUsageFlags,
+  RelativeDistinguishedName,
+  SubjectAlternativeName,
+  SubjectKeyIdentifier,
+  SubjectPublicKeyInfo,
+  TBSCertificate,
+  Time,
+  Validity,
+  Version,
+} from "@peculiar/asn1-x509";
 
 export interface Name {
   cn: string;
@@ -74,9 +79,6 @@ export const OID = {
   clientAuth: "1.3.6.1.5.5.7.3.2",
 } as const;
 
-// keyUsage bit positions (RFC 5280 4.2.1.3).
-const KU = { digitalSignature: 0, keyEncipherment: 2, keyAgreement: 4, keyCertSign: 5, cRLSign: 6 } as const;
-
 /** RFC 4514 string form, most specific RDN first, e.g. "CN=app,OU=apps,O=Acme". */
 export function nameToString(name: Partial<Name>): string {
   const parts: string[] = [];
@@ -116,126 +118,144 @@ export function createCertificate(spec: CertificateSpec): string {
   const keyType = spec.publicKey.asymmetricKeyType;
   if (keyType !== "rsa" && keyType !== "ec") throw new Error(`unsupported subject key type: ${keyType}`);
   checkValidity(spec.notBefore, spec.notAfter);
+  const serial = checkSerial(spec.serial);
+  const subjectPublicKeyInfo = AsnConvert.parse(spec.publicKey.export({ type: "spki", format: "der" }), SubjectPublicKeyInfo);
 
   const extensions = [
     // pathLen 0: a Strongroom CA issues only end-entity certificates.
-    extension(OID.basicConstraints, true, spec.isCA ? derSequence(derBoolean(true), derInteger(0)) : derSequence()),
+    extension(OID.basicConstraints, true, spec.isCA ? new BasicConstraints({ cA: true, pathLenConstraint: 0 }) : new BasicConstraints()),
     extension(
       OID.keyUsage,
       true,
-      namedBits(
+      new KeyUsage(
         spec.isCA
-          ? [KU.keyCertSign, KU.cRLSign]
+          ? KeyUsageFlags.keyCertSign | KeyUsageFlags.cRLSign
           : keyType === "rsa"
-            ? [KU.digitalSignature, KU.keyEncipherment]
-            : [KU.digitalSignature, KU.keyAgreement],
+            ? KeyUsageFlags.digitalSignature | KeyUsageFlags.keyEncipherment
+            : KeyUsageFlags.digitalSignature | KeyUsageFlags.keyAgreement,
       ),
     ),
   ];
   if (spec.extKeyUsage?.length) {
     const oids = spec.extKeyUsage.map((usage) => {
       if (usage !== "serverAuth" && usage !== "clientAuth") throw new Error(`unsupported extKeyUsage: ${usage}`);
-      return derOid(OID[usage]);
+      return OID[usage];
     });
-    extensions.push(extension(OID.extKeyUsage, false, derSequence(...oids)));
+    extensions.push(extension(OID.extKeyUsage, false, new ExtendedKeyUsage(oids)));
   }
   const dnsNames = spec.dnsNames ?? [];
   const ipAddresses = spec.ipAddresses ?? [];
   if (dnsNames.length + ipAddresses.length > 0) {
-    // GeneralName dNSName [2] IA5String and iPAddress [7] OCTET STRING (RFC 5280 4.2.1.6).
     const generalNames = [
-      ...dnsNames.map((dns) => derImplicit(2, derIa5String(checkDnsName(dns)))),
-      ...ipAddresses.map((ip) => derImplicit(7, derOctetString(ipBytes(ip)))),
+      ...dnsNames.map((dns) => new GeneralName({ dNSName: checkDnsName(dns) })),
+      ...ipAddresses.map((ip) => new GeneralName({ iPAddress: ipText(ip) })),
     ];
-    extensions.push(extension(OID.subjectAltName, false, derSequence(...generalNames)));
+    extensions.push(extension(OID.subjectAltName, false, new SubjectAlternativeName(generalNames)));
   }
-  extensions.push(extension(OID.subjectKeyIdentifier, false, derOctetString(keyIdentifier(spec.publicKey))));
+  extensions.push(extension(OID.subjectKeyIdentifier, false, new SubjectKeyIdentifier(keyIdentifier(spec.publicKey))));
   extensions.push(
-    extension(OID.authorityKeyIdentifier, false, derSequence(derImplicit(0, derOctetString(keyIdentifier(spec.issuerPublicKey))))),
+    extension(
+      OID.authorityKeyIdentifier,
+      false,
+      new AuthorityKeyIdentifier({ keyIdentifier: new KeyIdentifier(keyIdentifier(spec.issuerPublicKey)) }),
+    ),
   );
 
-  const tbs = derSequence(
-    derExplicit(0, derInteger(2)), // version v3
-    derInteger(checkSerial(spec.serial)),
-    sig.algorithm,
-    encodeName(spec.issuer, "issuer"),
-    derSequence(derTime(spec.notBefore), derTime(spec.notAfter)),
-    encodeName(spec.subject, "subject"),
-    spec.publicKey.export({ type: "spki", format: "der" }),
-    derExplicit(3, derSequence(...extensions)),
-  );
-  const signature = sign(sig.hash, tbs, spec.signingKey); // ECDSA signatures come DER-encoded, as X.509 wants
+  const tbs = new TBSCertificate({
+    version: Version.v3,
+    serialNumber: serial,
+    signature: sig.algorithm,
+    issuer: encodeName(spec.issuer, "issuer"),
+    validity: new Validity(),
+    subject: encodeName(spec.subject, "subject"),
+    subjectPublicKeyInfo,
+    extensions: new Extensions(extensions),
+  });
+  tbs.validity.notBefore = time(spec.notBefore);
+  tbs.validity.notAfter = time(spec.notAfter);
+  const tbsDer = Buffer.from(AsnConvert.serialize(tbs));
+  const signature = sign(sig.hash, tbsDer, spec.signingKey); // ECDSA signatures come DER-encoded, as X.509 wants
   // Verifying before release catches a signingKey/issuerPublicKey mismatch and faulty (e.g. RSA-CRT) signatures.
-  if (!verify(sig.hash, tbs, spec.issuerPublicKey, signature)) {
+  if (!verify(sig.hash, tbsDer, spec.issuerPublicKey, signature)) {
     throw new Error("signature check failed: signingKey does not match issuerPublicKey");
   }
-  return pemEncode("CERTIFICATE", derSequence(tbs, sig.algorithm, derBitString(signature)));
+  const der = AsnConvert.serialize(
+    new Certificate({ tbsCertificate: tbs, signatureAlgorithm: sig.algorithm, signatureValue: toArrayBuffer(signature) }),
+  );
+  // OpenSSL re-reads the result: what we hand out is a certificate OpenSSL accepts, in its PEM form.
+  return new X509Certificate(Buffer.from(der)).toString();
+}
+
+/** RFC 5280 4.1.2.5: UTCTime 1950-2049, GeneralizedTime otherwise; whole seconds only. */
+function time(date: Date): Time {
+  const year = date.getUTCFullYear();
+  if (year < 0 || year > 9999) throw new Error("notBefore/notAfter year out of range");
+  const whole = new Date(Math.floor(date.getTime() / 1000) * 1000);
+  return year >= 1950 && year <= 2049 ? new Time({ utcTime: whole }) : new Time({ generalTime: whole });
 }
 
 /** RFC 5280 4.2.1.2 method 1: SHA-1 of the subjectPublicKey BIT STRING value (no tag, length or unused-bits octet). */
 function keyIdentifier(publicKey: KeyObject): Buffer {
-  const spki = expectTag(decodeDer(publicKey.export({ type: "spki", format: "der" })), Tag.SEQUENCE, "SPKI");
-  return createHash("sha1").update(readBitString(spki.children[1], "subjectPublicKey").bytes).digest();
+  const spki = AsnConvert.parse(publicKey.export({ type: "spki", format: "der" }), SubjectPublicKeyInfo);
+  return createHash("sha1").update(Buffer.from(spki.subjectPublicKey)).digest();
 }
 
-function signatureAlgorithm(key: KeyObject): { hash: "sha256" | "sha384"; algorithm: Buffer } {
+function signatureAlgorithm(key: KeyObject): { hash: "sha256" | "sha384"; algorithm: AlgorithmIdentifier } {
   if (key?.type !== "private") throw new Error("signingKey must be a private KeyObject");
   if (key.asymmetricKeyType === "rsa") {
     // RFC 4055 section 5: parameters are NULL for the PKCS#1 v1.5 signature OIDs.
-    return { hash: "sha256", algorithm: derSequence(derOid(OID.sha256WithRSAEncryption), derNull()) };
+    return { hash: "sha256", algorithm: new AlgorithmIdentifier({ algorithm: OID.sha256WithRSAEncryption, parameters: null }) };
   }
   // RFC 5758 3.2: ECDSA AlgorithmIdentifiers omit the parameters.
   const curve = key.asymmetricKeyDetails?.namedCurve;
   if (key.asymmetricKeyType === "ec" && curve === "prime256v1") {
-    return { hash: "sha256", algorithm: derSequence(derOid(OID.ecdsaWithSHA256)) };
+    return { hash: "sha256", algorithm: new AlgorithmIdentifier({ algorithm: OID.ecdsaWithSHA256 }) };
   }
   if (key.asymmetricKeyType === "ec" && curve === "secp384r1") {
-    return { hash: "sha384", algorithm: derSequence(derOid(OID.ecdsaWithSHA384)) };
+    return { hash: "sha384", algorithm: new AlgorithmIdentifier({ algorithm: OID.ecdsaWithSHA384 }) };
   }
   throw new Error(`unsupported signing key: ${key.asymmetricKeyType}${curve ? ` (${curve})` : ""}`);
 }
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** Name as RDNs O, OU, CN (in that order), one UTF8String attribute each. */
-function encodeName(name: Name, what: string): Buffer {
+function encodeName(name: Name, what: string): AsnName {
   if (typeof name?.cn !== "string") throw new Error(`${what}.cn is required`);
   const attributes: [string, string | undefined][] = [
     [OID.organizationName, name.o],
     [OID.organizationalUnitName, name.ou],
     [OID.commonName, name.cn],
   ];
-  const rdns: Buffer[] = [];
+  const rdns: RelativeDistinguishedName[] = [];
   for (const [oid, value] of attributes) {
     if (value === undefined) continue;
     // RFC 5280 appendix A upper bounds are 64 characters for CN, O and OU.
     if (typeof value !== "string" || value.length === 0 || [...value].length > 64 || /\p{Cc}/u.test(value)) {
       throw new Error(`${what}: name attributes must be 1-64 printable characters`);
     }
-    rdns.push(derSet(derSequence(derOid(oid), derUtf8String(value))));
+    // A lone surrogate has no UTF-8 form (it would silently become U+FFFD).
+    if (LONE_SURROGATE.test(value)) throw new Error(`${what}: name attributes must be well-formed Unicode`);
+    rdns.push(new RelativeDistinguishedName([new AttributeTypeAndValue({ type: oid, value: new AttributeValue({ utf8String: value }) })]));
   }
-  return derSequence(...rdns);
+  return new AsnName(rdns);
 }
 
-function extension(oid: string, critical: boolean, value: Buffer): Buffer {
-  // critical is BOOLEAN DEFAULT FALSE, so DER omits it when false.
-  return derSequence(derOid(oid), ...(critical ? [derBoolean(true)] : []), derOctetString(value));
+function extension(oid: string, critical: boolean, value: object): Extension {
+  // critical is BOOLEAN DEFAULT FALSE: the library omits it when false, as DER requires.
+  return new Extension({ extnID: oid, critical, extnValue: new OctetString(AsnConvert.serialize(value)) });
 }
 
-/** Named BIT STRING; DER drops trailing zero bits (X.690 11.2.2). */
-function namedBits(bits: number[]): Buffer {
-  const last = Math.max(...bits);
-  const bytes = Buffer.alloc((last >> 3) + 1);
-  for (const bit of bits) bytes[bit >> 3] |= 0x80 >> (bit & 7);
-  return derBitString(bytes, 7 - (last & 7));
-}
-
-function checkSerial(serial: Buffer): Buffer {
+/** The serial as INTEGER content octets: minimal, with a 0x00 sign octet when the high bit is set. */
+function checkSerial(serial: Buffer): ArrayBuffer {
   if (!Buffer.isBuffer(serial)) throw new Error("serial must be a Buffer");
   const start = serial.findIndex((b) => b !== 0);
   if (start < 0) throw new Error("serial must be positive");
   const magnitude = serial.subarray(start);
   // RFC 5280 4.1.2.2: at most 20 octets as encoded, including any 0x00 sign octet.
   if (magnitude.length + (magnitude[0] & 0x80 ? 1 : 0) > 20) throw new Error("serial must encode in at most 20 octets");
-  return magnitude;
+  const content = magnitude[0] & 0x80 ? Buffer.concat([Buffer.from([0]), magnitude]) : Buffer.from(magnitude);
+  return toArrayBuffer(content);
 }
 
 function checkValidity(notBefore: Date, notAfter: Date): void {
@@ -254,8 +274,9 @@ function checkDnsName(name: string): string {
   return name;
 }
 
-function ipBytes(ip: string): Buffer {
-  if (typeof ip === "string" && isIPv4(ip)) return Buffer.from(ip.split(".").map(Number));
+/** The address in the plain form the library's converter reads: dotted quad, or eight uncompressed IPv6 groups. */
+function ipText(ip: string): string {
+  if (typeof ip === "string" && isIPv4(ip)) return ip;
   if (typeof ip !== "string" || !isIPv6(ip) || ip.includes("%")) throw new Error(`invalid IP address: ${JSON.stringify(ip)}`);
   // Fold a trailing dotted quad into two hex groups, then expand "::".
   let text = ip;
@@ -269,7 +290,23 @@ function ipBytes(ip: string): Buffer {
   const right = tail ? tail.split(":") : [];
   const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill("0"), ...right];
   if (groups.length !== 8) throw new Error(`invalid IP address: ${JSON.stringify(ip)}`);
-  const out = Buffer.alloc(16);
-  for (let i = 0; i < 8; i++) out.writeUInt16BE(Number.parseInt(groups[i], 16), i * 2);
-  return out;
+  return groups.map((g) => Number.parseInt(g, 16).toString(16)).join(":");
+}
+
+/** A standalone ArrayBuffer copy of a Buffer's bytes (the ASN.1 classes hold ArrayBuffers). */
+export function toArrayBuffer(b: Buffer): ArrayBuffer {
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.length) as ArrayBuffer;
+}
+
+/**
+ * The serial number (INTEGER content octets) and the issuer and subject Names (DER) of a certificate, for the KMIP
+ * X.509 Certificate Identifier/Subject/Issuer attributes. Throws on anything that is not an X.509 certificate.
+ */
+export function certificateIdentifiers(der: Buffer): { serial: Buffer; issuer: Buffer; subject: Buffer } {
+  const tbs = AsnConvert.parse(der, Certificate).tbsCertificate;
+  return {
+    serial: Buffer.from(tbs.serialNumber),
+    issuer: Buffer.from(AsnConvert.serialize(tbs.issuer)),
+    subject: Buffer.from(AsnConvert.serialize(tbs.subject)),
+  };
 }

@@ -1,12 +1,11 @@
 // KMIP Transparent key formats (RSA, DSA, EC private/public): Key Material structures of Big Integers ↔ PKCS#8 / SubjectPublicKeyInfo DER.
 import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
+import { dsaComponents, dsaPrivateKey, dsaPublicKey } from "../../crypto/dsa-asn1.js";
 import { fail } from "../../errors/registry.js";
-import { decodeDer, derBitString, derInteger, derOctetString, derOid, derSequence, readInteger, readOctetString } from "../../pki/der.js";
 import { Enum } from "../codec/tables.js";
 import { bigInt, find, ItemType, type StructureItem, struct, Tag, type TtlvItem } from "../codec/ttlv.js";
 
 const F = Enum.KeyFormatType;
-const DSA_OID = "1.2.840.10040.4.1";
 
 /** Unsigned big-endian magnitude of a non-negative Big Integer. */
 function magnitude(n: bigint): Buffer {
@@ -38,9 +37,6 @@ function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
   return r;
 }
 
-const dsaParams = (p: bigint, q: bigint, g: bigint) =>
-  derSequence(derOid(DSA_OID), derSequence(derInteger(p), derInteger(q), derInteger(g)));
-
 /** The private key a Transparent RSA/DSA Private Key structure describes. */
 export function transparentPrivateKey(format: number, km: TtlvItem): KeyObject {
   if (format === F.TransparentRSAPrivateKey) {
@@ -59,8 +55,7 @@ export function transparentPrivateKey(format: number, km: TtlvItem): KeyObject {
   }
   if (format === F.TransparentDSAPrivateKey) {
     const [p, q, g, x] = [component(km, Tag.P, "P"), component(km, Tag.Q, "Q"), component(km, Tag.G, "G"), component(km, Tag.X, "X")];
-    const der = derSequence(derInteger(0), dsaParams(p, q, g), derOctetString(derInteger(x)));
-    return createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+    return dsaPrivateKey(p, q, g, x);
   }
   return fail("format_not_supported", { detail: "transparent private key format not supported" });
 }
@@ -77,25 +72,15 @@ export function transparentPublicKey(format: number, km: TtlvItem): KeyObject {
   }
   if (format === F.TransparentDSAPublicKey) {
     const [p, q, g, y] = [component(km, Tag.P, "P"), component(km, Tag.Q, "Q"), component(km, Tag.G, "G"), component(km, Tag.Y, "Y")];
-    const der = derSequence(dsaParams(p, q, g), derBitString(derInteger(y)));
-    return createPublicKey({ key: der, format: "der", type: "spki" });
+    return dsaPublicKey(p, q, g, y);
   }
   return fail("format_not_supported", { detail: "transparent public key format not supported" });
 }
 
 /** DSA domain parameters and keys from PKCS#8 / SubjectPublicKeyInfo DER. */
 function dsaParts(k: KeyObject): { p: bigint; q: bigint; g: bigint; x?: bigint; y: bigint } {
-  if (k.type === "private") {
-    const top = decodeDer(k.export({ type: "pkcs8", format: "der" }));
-    const params = top.children[1].children[1].children;
-    const [p, q, g] = params.map((n) => readInteger(n));
-    const x = readInteger(decodeDer(readOctetString(top.children[2])));
-    return { p, q, g, x, y: modPow(g, x, p) };
-  }
-  const top = decodeDer(k.export({ type: "spki", format: "der" }));
-  const [p, q, g] = top.children[0].children[1].children.map((n) => readInteger(n));
-  const bits = top.children[1].value.subarray(1);
-  return { p, q, g, y: readInteger(decodeDer(bits)) };
+  const { p, q, g, x, y } = dsaComponents(k);
+  return { p, q, g, x, y: y ?? modPow(g, x ?? 0n, p) };
 }
 
 /** A Transparent * Key Material structure for `k` in `format`, or undefined when the format does not fit the key. */
