@@ -116,7 +116,8 @@ export class Router {
         return "([^/]+)";
       });
       const declared = Object.keys(r.params?.properties ?? {});
-      if (names.join() !== declared.join()) throw new Error(`${r.method} ${r.path}: params schema declares ${declared.join(", ") || "none"}`);
+      if (names.join() !== declared.join())
+        throw new Error(`${r.method} ${r.path}: params schema declares ${declared.join(", ") || "none"}`);
       return {
         route: r,
         regex: new RegExp(`^${src}$`),

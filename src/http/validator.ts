@@ -13,6 +13,17 @@ export type Check<T = unknown> = (data: unknown) => T;
 /** Decoded size of valid standard base64 (padding counted off). */
 const decodedLength = (s: string): number => (s.length / 4) * 3 - (s.endsWith("==") ? 2 : s.endsWith("=") ? 1 : 0);
 
+/** Ajv's compile-time warnings fail the start (a schema mistake is a bug), except the one for the option we mean. */
+export const ajvLogger = {
+  log: () => {},
+  warn: (...args: unknown[]) => {
+    if (!String(args[0]).startsWith("DEPRECATED: option unicode")) throw new Error(`ajv: ${args.join(" ")}`);
+  },
+  error: (...args: unknown[]) => {
+    throw new Error(`ajv: ${args.join(" ")}`);
+  },
+};
+
 function newAjv(coerceTypes: boolean): Ajv {
   const ajv = new Ajv({
     // The first failure only: one clear message, and no more work on a hostile body than it takes to refuse it.
@@ -20,10 +31,12 @@ function newAjv(coerceTypes: boolean): Ajv {
     coerceTypes,
     // Fields inherited from Object.prototype ("constructor", …) are never read as request fields.
     ownProperties: true,
-    // String lengths in UTF-16 code units (as String.length, what the old bounds meant), without scanning the string.
+    // String lengths in UTF-16 code units (String.length, what the bounds always meant) instead of scanning up to a
+    // megabyte of text to count code points. Ajv 8 still honours the option but calls it deprecated.
     unicode: false,
     strict: true,
     strictRequired: false,
+    logger: ajvLogger,
   });
   addFormats.default(ajv, ["byte"]);
   ajv.addKeyword({

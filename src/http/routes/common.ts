@@ -1,6 +1,7 @@
 // Shared pieces of REST routes: the caller's service context, name schemas, and JSON-safe result encoding.
-import type { AuthCtx } from "../../auth/identity.js";
+
 import { Type } from "@sinclair/typebox";
+import type { AuthCtx } from "../../auth/identity.js";
 import { StrongroomError } from "../../errors/registry.js";
 import type { RequestContext } from "../route.js";
 import { obj, reply, str } from "../schemas.js";

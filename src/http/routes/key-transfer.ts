@@ -55,7 +55,13 @@ export const keyTransferRoutes = [
       scheme: opt(enumOf(WRAP_SCHEMES, "rsa-aes-kwp for RSA wrapping keys, aes-kwp for AES (default: by wrapping key)")),
     }),
     async handler(ctx, b) {
-      return { body: await ctx.services.transfer.exportKey(authCtx(ctx), { name: ctx.params.name, ...b, wrappingKey: b.wrappingKey as WrappingKeyRef }) };
+      return {
+        body: await ctx.services.transfer.exportKey(authCtx(ctx), {
+          name: ctx.params.name,
+          ...b,
+          wrappingKey: b.wrappingKey as WrappingKeyRef,
+        }),
+      };
     },
   }),
   route({

@@ -1,9 +1,10 @@
 // REST resource /v1/keys: create, list, show, update, rotate, revoke, schedule/cancel destruction.
+
+import { Type } from "@sinclair/typebox";
 import { USE_OPERATIONS } from "../../auth/policy.js";
 import { KEY_TYPES } from "../../crypto/keygen.js";
 import { fail } from "../../errors/registry.js";
 import { REVOCATION_REASONS, type Rotation } from "../../keys/key-model.js";
-import { Type } from "@sinclair/typebox";
 import { route } from "../route.js";
 import { arr, bool, enumOf, int, obj, opt, reply, str } from "../schemas.js";
 import { authCtx, keyName, keyView, nameParam, principal } from "./common.js";
@@ -31,7 +32,6 @@ function checkRotation(r: Rotation | undefined): Rotation | undefined {
   if (r.mode === "none" && r.periodDays !== undefined) fail("validation", { detail: "rotation.periodDays: does not apply to mode none" });
   return r;
 }
-
 
 export const keyRoutes = [
   route({
@@ -67,7 +67,10 @@ export const keyRoutes = [
       limit: opt(int({ min: 1, max: 1000 })),
       cursor: opt(keyName),
     }),
-    response: reply({ keys: Type.Array(keyView), next: Type.Union([keyName, Type.Null()]) }, "one page of keys; next: the cursor of the next page"),
+    response: reply(
+      { keys: Type.Array(keyView), next: Type.Union([keyName, Type.Null()]) },
+      "one page of keys; next: the cursor of the next page",
+    ),
     async handler(ctx) {
       const { prefix, state, type, limit, cursor } = ctx.query;
       return { body: await ctx.services.keys.list(authCtx(ctx), { prefix, state, type, limit, cursor }) };
