@@ -193,7 +193,8 @@ function problem(e: ErrorObject, fields: Record<string, ConfigField>, values: Ma
     case "boolean":
       return { key, message: `${key} must be true or false, not ${describe(v)}` };
     case "string":
-      if (e.keyword === "enum" && String(v).length <= f.maxLength) return { key, message: `${key} must be one of ${f.enum?.join(", ")}, not '${shown(String(v))}'` };
+      if (e.keyword === "enum" && String(v).length <= f.maxLength)
+        return { key, message: `${key} must be one of ${f.enum?.join(", ")}, not '${shown(String(v))}'` };
       if (e.keyword === "pattern" && f.pattern) return { key, message: `${key} must be ${f.pattern.what}` };
       if (e.keyword === "format" && f.test) return { key, message: `${key} must be ${f.test.what}, not '${shown(String(v))}'` };
       return {
