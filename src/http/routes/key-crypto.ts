@@ -94,7 +94,12 @@ export const keyCryptoRoutes = [
     action: "key.material",
     params: nameParam,
     query: obj({ version: opt(int({ min: 1, max: 2 ** 31 - 1 })) }),
-    response: reply({ name: Type.String(), version: Type.Integer(), material: Type.String({ format: "byte" }) }),
+    response: reply({
+      material: Type.String({ format: "byte", description: "raw bytes (AES, HMAC) or PKCS#8 DER (RSA, EC)" }),
+      version: Type.Integer(),
+      format: enumOf(["raw", "pkcs8"] as const),
+      publicKey: opt(Type.Union([Type.String(), Type.Null()], { description: "PEM public key (RSA, EC)" })),
+    }),
     async handler(ctx) {
       const m = await ctx.services.crypto.material(authCtx(ctx), ctx.params.name, ctx.query.version);
       const body = toJson(m);

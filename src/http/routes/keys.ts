@@ -68,8 +68,21 @@ export const keyRoutes = [
       cursor: opt(keyName),
     }),
     response: reply(
-      { keys: Type.Array(keyView), next: Type.Union([keyName, Type.Null()]) },
-      "one page of keys; next: the cursor of the next page",
+      {
+        keys: Type.Array(
+          reply({
+            name: keyName,
+            type: enumOf(KEY_TYPES),
+            state: enumOf(STATES, "state of the current version"),
+            currentVersion: Type.Integer(),
+            owner: Type.String(),
+            createdAt: Type.String(),
+            deletionScheduledAt: Type.Union([Type.String(), Type.Null()]),
+          }),
+        ),
+        next: Type.Union([keyName, Type.Null()], { description: "cursor of the next page; null on the last" }),
+      },
+      "one page of keys, sorted by name",
     ),
     async handler(ctx) {
       const { prefix, state, type, limit, cursor } = ctx.query;
