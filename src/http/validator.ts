@@ -2,6 +2,7 @@
 import type { TObject, TSchema } from "@sinclair/typebox";
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import addFormats from "ajv-formats";
+import { ajvLogger } from "../config/config-schema.js";
 import { StrongroomError } from "../errors/registry.js";
 
 /** What a request part is called in an error (a body error at the root is "body: …"). */
@@ -12,17 +13,6 @@ export type Check<T = unknown> = (data: unknown) => T;
 
 /** Decoded size of valid standard base64 (padding counted off). */
 const decodedLength = (s: string): number => (s.length / 4) * 3 - (s.endsWith("==") ? 2 : s.endsWith("=") ? 1 : 0);
-
-/** Ajv's compile-time warnings fail the start (a schema mistake is a bug), except the one for the option we mean. */
-export const ajvLogger = {
-  log: () => {},
-  warn: (...args: unknown[]) => {
-    if (!String(args[0]).startsWith("DEPRECATED: option unicode")) throw new Error(`ajv: ${args.join(" ")}`);
-  },
-  error: (...args: unknown[]) => {
-    throw new Error(`ajv: ${args.join(" ")}`);
-  },
-};
 
 function newAjv(coerceTypes: boolean): Ajv {
   const ajv = new Ajv({
