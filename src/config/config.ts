@@ -10,6 +10,7 @@ import { LOG_LEVELS, type LogLevel } from "../logger.js";
 import { SEAL_TYPES, type SealConfig } from "../seal/barrier.js";
 import { validateAllowlists } from "./allowlists.js";
 import { ConfigError } from "./config-error.js";
+import { configValidator } from "./config-schema.js";
 
 export { ConfigError } from "./config-error.js";
 
@@ -138,9 +139,9 @@ type Bound = number | string;
 
 /**
  * One configuration key. The table below is the whole schema: the loader walks it, the unknown-key check is derived
- * from it, and docs/operations.md's reference table is checked against it (test/config.test.ts). It is meant to map
- * one to one onto a JSON-schema validator later (integer → Type.Integer({minimum, maximum}), enum → Union of literals,
- * `when` → a discriminated union on seal.type, `custom` → a schema of its own).
+ * from it, and docs/operations.md's reference table is checked against it (test/config.test.ts). It maps one to one
+ * onto the JSON Schema Ajv validates (src/config/config-schema.ts: integer → Type.Integer with minimum/maximum, a
+ * bound naming a key → Ajv $data, `when` → if/then on seal.type, `test` → an Ajv format, `custom` → an Ajv keyword).
  */
 export type ConfigField = (
   | { type: "integer"; min: Bound; max: Bound; default?: number; powerOfTwo?: true }
@@ -289,51 +290,8 @@ function getPath(root: Mapping, key: string): unknown {
   return v;
 }
 
-function setPath(root: Mapping, key: string, value: unknown): void {
-  const parts = key.split(".");
-  let o = root;
-  for (const part of parts.slice(0, -1)) {
-    if (!isMapping(o[part])) o[part] = {};
-    o = o[part] as Mapping;
-  }
-  o[parts[parts.length - 1]] = value;
-}
-
-/** Edit distance, for "did you mean" (names are short; bounded by the 64-character cut below). */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
-      prev = cur;
-    }
-  }
-  return row[b.length];
-}
-
-/** The closest known name among the siblings, if close enough to be a typo. */
-function closest(name: string, known: string[]): string | undefined {
-  const n = name.slice(0, 64).toLowerCase();
-  let best: { k: string; d: number } | undefined;
-  for (const k of known) {
-    const d = distance(n, k.toLowerCase());
-    if (!best || d < best.d) best = { k, d };
-  }
-  return best && best.d <= Math.max(2, Math.floor(name.length / 3)) ? best.k : undefined;
-}
-
-/** A key name as shown in an error: printable and short (the file is the operator's, but stays one line). */
-const shown = (k: string): string => (k.length > 64 ? `${k.slice(0, 64)}…` : k).replace(/[^\x20-\x7e]/g, "?");
-
-/** Human range of a field for errors and docs. */
-function boundText(b: Bound, values: Mapping | null): string {
-  if (typeof b === "number") return String(b);
-  const v = values ? getPath(values, b) : undefined;
-  return typeof v === "number" ? `${b} (${v})` : b;
-}
+/** Human range of a field for the docs. */
+const boundText = (b: Bound): string => String(b);
 
 /** Type, default and range of every key, as docs/operations.md shows them (test/config.test.ts compares). */
 export function configReference(): { key: string; type: string; default: string; range: string }[] {
@@ -341,7 +299,7 @@ export function configReference(): { key: string; type: string; default: string;
     const when = f.when ? ` (seal.type ${f.when.is})` : "";
     let type: string = f.type;
     let range = "";
-    if (f.type === "integer") range = `${boundText(f.min, null)} to ${boundText(f.max, null)}${f.powerOfTwo ? ", a power of 2" : ""}`;
+    if (f.type === "integer") range = `${boundText(f.min)} to ${boundText(f.max)}${f.powerOfTwo ? ", a power of 2" : ""}`;
     if (f.type === "string") {
       type = f.enum ? "enum" : "string";
       range = f.enum ? f.enum.join(", ") : f.test ? f.test.what : f.pattern ? f.pattern.what : `1 to ${f.maxLength} characters`;
@@ -359,87 +317,21 @@ export function configReference(): { key: string; type: string; default: string;
   });
 }
 
-/** Checks one value against its field; returns the value to keep, or an error message (without the file name). */
-function checkField(key: string, f: ConfigField, v: unknown, values: Mapping): { value: unknown } | { error: string } {
-  switch (f.type) {
-    case "integer": {
-      const min = typeof f.min === "number" ? f.min : (getPath(values, f.min) as number);
-      const max = typeof f.max === "number" ? f.max : (getPath(values, f.max) as number);
-      const range = `from ${boundText(f.min, values)} to ${boundText(f.max, values)}`;
-      if (typeof v !== "number" || !Number.isInteger(v)) return { error: `${key} must be an integer ${range}, not ${describe(v)}` };
-      if (v < min || v > max) return { error: `${key} must be an integer ${range}, not ${v}` };
-      if (f.powerOfTwo && (v & (v - 1)) !== 0) return { error: `${key} must be a power of 2, not ${v}` };
-      return { value: v };
-    }
-    case "boolean":
-      return typeof v === "boolean" ? { value: v } : { error: `${key} must be true or false, not ${describe(v)}` };
-    case "string": {
-      if (typeof v !== "string" || v.length === 0 || v.length > f.maxLength) {
-        const what = f.enum ? `one of ${f.enum.join(", ")}` : `a string of 1 to ${f.maxLength} characters`;
-        return { error: `${key} must be ${what}, not ${describe(v)}` };
-      }
-      if (f.enum && !f.enum.includes(v)) return { error: `${key} must be one of ${f.enum.join(", ")}, not '${shown(v)}'` };
-      if (f.pattern && !f.pattern.re.test(v)) return { error: `${key} must be ${f.pattern.what}` };
-      if (f.test && !f.test.ok(v)) return { error: `${key} must be ${f.test.what}, not '${shown(v)}'` };
-      return { value: v };
-    }
-    case "path":
-      if (typeof v !== "string" || v.length === 0 || v.length > 4096 || v.includes("\0"))
-        return { error: `${key} must be a file path, not ${describe(v)}` };
-      return { value: v };
-    case "custom":
-      try {
-        return { value: f.validate(v) };
-      } catch (e) {
-        return { error: (e as Error).message };
-      }
+/** The table compiled by Ajv (src/config/config-schema.ts), once, on the first load. */
+let validateConfig: ReturnType<typeof configValidator> | null = null;
+
+/** An empty value (`key:` with nothing after it) means "not set": the key takes its default or is reported missing. */
+function dropEmpty(raw: Mapping): void {
+  const paths = new Set<string>();
+  for (const key of Object.keys(CONFIG_FIELDS)) {
+    const parts = key.split(".");
+    for (let n = 1; n <= parts.length; n++) paths.add(parts.slice(0, n).join("."));
   }
-}
-
-/** The type of a wrong value, never the value itself (it may be long, or a secret in the wrong place). */
-function describe(v: unknown): string {
-  if (v === null) return "null";
-  if (Array.isArray(v)) return "a list";
-  if (typeof v === "object") return "a mapping";
-  if (typeof v === "string") return "a string";
-  return typeof v === "number" ? String(v) : typeof v;
-}
-
-/** Whether the key applies given the seal type actually configured. */
-const applies = (f: ConfigField, raw: Mapping): boolean => !f.when || getPath(raw, f.when.key) === f.when.is;
-
-/** Every key in the file must be in the table (for the configured seal type): a typo is an error, never ignored. */
-function checkUnknownKeys(raw: Mapping, fail: (key: string, msg: string) => never): void {
-  const fields = Object.entries(CONFIG_FIELDS).filter(([, f]) => applies(f, raw));
-  const walk = (node: Mapping, prefix: string): void => {
-    for (const k of Object.keys(node)) {
-      const key = prefix ? `${prefix}.${k}` : k;
-      if (fields.some(([p]) => p === key)) continue; // a leaf (custom fields check their own insides)
-      if (fields.some(([p]) => p.startsWith(`${key}.`))) {
-        const v = node[k];
-        if (v === null || v === undefined) continue; // an empty section: its defaults apply
-        if (!isMapping(v)) fail(key, `${key} must be a mapping, not ${describe(v)}`);
-        walk(v, key);
-        continue;
-      }
-      const siblings = [
-        ...new Set(
-          fields
-            .filter(([p]) => p.startsWith(prefix ? `${prefix}.` : ""))
-            .map(([p]) => p.slice(prefix.length ? prefix.length + 1 : 0).split(".")[0]),
-        ),
-      ];
-      const guess = closest(k, siblings);
-      if (key in CONFIG_FIELDS) {
-        // A key of another seal type: unknown for this one (an invalid seal.type is reported by its own check).
-        const sealType = getPath(raw, "seal.type");
-        if (typeof sealType !== "string" || !(SEAL_TYPES as readonly string[]).includes(sealType)) continue;
-        fail(key, `unknown key '${key}' for seal.type ${sealType}`);
-      }
-      fail(key, `unknown key '${shown(key)}'${guess ? ` (did you mean '${prefix ? `${prefix}.` : ""}${guess}'?)` : ""}`);
-    }
-  };
-  walk(raw, "");
+  for (const p of [...paths].sort((x, y) => y.length - x.length)) {
+    const parts = p.split(".");
+    const parent = parts.length === 1 ? raw : getPath(raw, parts.slice(0, -1).join("."));
+    if (isMapping(parent) && parent[parts[parts.length - 1]] === null) delete parent[parts[parts.length - 1]];
+  }
 }
 
 /**
@@ -458,23 +350,15 @@ export function loadConfig(dir: string): Config {
     throw new ConfigError(`cannot read ${file}: ${(e as Error).message}`, file, "");
   }
   if (!isMapping(raw)) return fail("", "not a mapping of settings");
-  checkUnknownKeys(raw, fail);
-  const values: Mapping = {};
-  for (const [key, f] of Object.entries(CONFIG_FIELDS)) {
-    if (!applies(f, raw)) continue;
-    const v = getPath(raw, key);
-    if (v === undefined || v === null) {
-      if (f.default !== undefined) setPath(values, key, structuredClone(f.default));
-      else fail(key, `missing key '${key}'`);
-      continue;
-    }
-    const r = checkField(key, f, v, values);
-    if ("error" in r) fail(key, r.error);
-    else setPath(values, key, r.value);
-  }
+  dropEmpty(raw);
+  validateConfig ??= configValidator(CONFIG_FIELDS);
+  // Unknown keys, types, ranges and defaults (filled into `raw`): the first problem, by key.
+  const problem = validateConfig(raw);
+  if (problem) fail(problem.key, problem.message);
+  const values = raw;
   // Files last: a wrong type is reported as such, not as a missing file.
   for (const [key, f] of Object.entries(CONFIG_FIELDS)) {
-    if (f.type !== "path" || !applies(f, raw)) continue;
+    if (f.type !== "path" || (f.when && getPath(values, f.when.key) !== f.when.is)) continue;
     const p = getPath(values, key) as string | undefined;
     if (p === undefined) continue;
     const abs = isAbsolute(p) ? p : join(dir, p);

@@ -1,4 +1,4 @@
-// Route definitions for the REST API: path pattern, auth, body/query schemas, handler — and the OpenAPI document built from them.
+// Route definitions for the REST API: path pattern, auth, TypeBox body/query/params/response schemas, handler — and the OpenAPI document built from them.
 import type { AuditService } from "../audit/audit-service.js";
 import type { AccessService } from "../auth/access-service.js";
 import type { GovernanceService } from "../auth/governance.js";
@@ -13,7 +13,10 @@ import type { KmipEncoding, KmipReply } from "../kmip/handle-kmip.js";
 import type { CertificateService } from "../pki/cert-service.js";
 import type { OperatorService } from "../sys/operator-service.js";
 import type { SysService } from "../sys/sys-service.js";
-import type { JsonSchema, Schema } from "./schema.js";
+import type { Static, TObject, TSchema } from "./schemas.js";
+import { type Check, compileBody, compileQuery } from "./validator.js";
+
+export type JsonSchema = Record<string, unknown>;
 
 /** KMIP's one entry point, bound by the composition root to the services and limits it runs with (POST /kmip). */
 export type KmipEndpoint = (auth: AuthCtx, bytes: Buffer, encoding: KmipEncoding) => Promise<KmipReply>;
@@ -41,14 +44,16 @@ export interface HttpServices extends RouteServices {
   access: AccessService;
 }
 
-export interface RequestContext {
+export interface RequestContext<Q = Record<string, never>, P = Record<string, string>> {
   services: RouteServices;
   requestId: string;
   /** The authenticated caller (routes with auth "none" get null). */
   identity: Identity | null;
   address: string | null;
-  params: Record<string, string>;
-  query: URLSearchParams;
+  /** Path parameters, validated by the route's `params` schema. */
+  params: P;
+  /** Query parameters, validated and typed by the route's `query` schema (numbers are numbers). */
+  query: Q;
 }
 
 export interface Reply {
@@ -59,7 +64,8 @@ export interface Reply {
   raw?: { bytes: Buffer; contentType: string; sent?: () => void };
 }
 
-export interface Route<B = unknown> {
+/** A route as written: the handler's argument types follow from its schemas. */
+export interface RouteDef<B extends TSchema, Q extends TObject, P extends TObject> {
   method: "GET" | "POST" | "PATCH" | "DELETE";
   /** `/v1/keys/{name}/encrypt` */
   path: string;
@@ -70,39 +76,61 @@ export interface Route<B = unknown> {
   whileSealed?: boolean;
   /** Audit action for failures before the service runs (validation, auth). */
   action: string;
-  body?: Schema<B>;
+  /** The JSON body's schema; an empty body is validated as `{}`. */
+  body?: B;
+  /** The body may be left out (documentation: every field of such a body is optional). */
+  optionalBody?: true;
   /** The body is passed through as bytes (not JSON) with its content type; used by POST /kmip. */
   rawBody?: { contentTypes: string[] };
-  /** Query parameters: validated like a body with string values. */
-  query?: Record<string, Schema<unknown>>;
-  /** Response schema for the documentation. */
-  response?: JsonSchema;
-  handler(ctx: RequestContext, body: B): Promise<Reply>;
+  /** Query parameters (values typed by the schema: Ajv coerces the text). */
+  query?: Q;
+  /** Path parameters: one property per `{name}` in the path. */
+  params?: P;
+  /** Response schema (documentation only). */
+  response?: TSchema;
+  handler(ctx: RequestContext<Static<Q>, Static<P>>, body: Static<B>): Promise<Reply>;
 }
 
-export const route = <B>(r: Route<B>): Route<unknown> => r as Route<unknown>;
+export type Route = RouteDef<TSchema, TObject, TObject>;
 
-interface Compiled {
-  route: Route<unknown>;
+export const route = <B extends TSchema = TSchema, Q extends TObject = TObject, P extends TObject = TObject>(r: RouteDef<B, Q, P>): Route =>
+  r as unknown as Route;
+
+/** A route with its path regex and its validators, compiled once when the router is built (start-up). */
+export interface Compiled {
+  route: Route;
   regex: RegExp;
   names: string[];
+  body: Check | null;
+  query: ((q: URLSearchParams) => unknown) | null;
+  params: Check | null;
 }
 
 export class Router {
   private readonly compiled: Compiled[];
-  constructor(readonly routes: Route<unknown>[]) {
+  constructor(readonly routes: Route[]) {
     this.compiled = routes.map((r) => {
       const names: string[] = [];
       const src = r.path.replace(/\{(\w+)\}/g, (_, n: string) => {
         names.push(n);
         return "([^/]+)";
       });
-      return { route: r, regex: new RegExp(`^${src}$`), names };
+      const declared = Object.keys(r.params?.properties ?? {});
+      if (names.join() !== declared.join())
+        throw new Error(`${r.method} ${r.path}: params schema declares ${declared.join(", ") || "none"}`);
+      return {
+        route: r,
+        regex: new RegExp(`^${src}$`),
+        names,
+        body: r.body ? compileBody(r.body) : null,
+        query: r.query ? compileQuery(r.query) : null,
+        params: r.params ? compileBody(r.params, "params") : null,
+      };
     });
   }
 
   /** The matching route, or which methods the path allows (for 405), or nothing (404). */
-  match(method: string, path: string): { route: Route<unknown>; params: Record<string, string> } | { allowed: string[] } | null {
+  match(method: string, path: string): { route: Compiled; params: Record<string, string> } | { allowed: string[] } | null {
     const allowed: string[] = [];
     for (const c of this.compiled) {
       const m = c.regex.exec(path);
@@ -119,7 +147,7 @@ export class Router {
           throw new StrongroomError("validation", { detail: `${n}: malformed percent-encoding` });
         }
       }
-      return { route: c.route, params };
+      return { route: c, params };
     }
     return allowed.length ? { allowed } : null;
   }
@@ -127,19 +155,19 @@ export class Router {
   openapi(version: string): JsonSchema {
     const paths: Record<string, Record<string, unknown>> = {};
     for (const r of this.routes) {
-      const params = [...r.path.matchAll(/\{(\w+)\}/g)].map((m) => ({
-        name: m[1],
-        in: "path",
-        required: true,
-        schema: { type: "string" },
-      }));
-      const query = Object.entries(r.query ?? {}).map(([name, s]) => ({ name, in: "query", required: !s.optional, schema: s.json }));
+      const parameters = (where: "path" | "query", o: TObject | undefined) =>
+        Object.entries(o?.properties ?? {}).map(([name, schema]) => ({
+          name,
+          in: where,
+          required: where === "path" || (o?.required ?? []).includes(name),
+          schema,
+        }));
       paths[r.path] ??= {};
       paths[r.path][r.method.toLowerCase()] = {
         summary: r.summary,
         security: r.auth === "none" ? [] : [{ mutualTLS: [] }],
-        parameters: [...params, ...query],
-        ...(r.body ? { requestBody: { required: !r.body.optional, content: { "application/json": { schema: r.body.json } } } } : {}),
+        parameters: [...parameters("path", r.params), ...parameters("query", r.query)],
+        ...(r.body ? { requestBody: { required: !r.optionalBody, content: { "application/json": { schema: r.body } } } } : {}),
         responses: {
           default: { description: "error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
           "2XX": { description: "success", content: { "application/json": { schema: r.response ?? { type: "object" } } } },

@@ -1,9 +1,9 @@
 // REST resource /v1/approvals and /v1/sys/governance: dual control — pending requests, approve/deny, authorization windows, settings.
 import { route } from "../route.js";
-import { bool, enumOf, int, obj, opt, str } from "../schema.js";
+import { bool, enumOf, int, obj, opt, str } from "../schemas.js";
 import { authCtx } from "./common.js";
 
-const approvalId = (id: string) => str({ min: 1, max: 64, pattern: /^[0-9a-f-]+$/ }).parse(id, "id");
+const idParam = obj({ id: str({ min: 1, max: 64, pattern: /^[0-9a-f-]+$/, description: "approval request id" }) });
 
 export const approvalRoutes = [
   route({
@@ -13,10 +13,9 @@ export const approvalRoutes = [
       "Dual-control requests (admins and auditors; filter by status): who asked, for which principal, the execution summary of exactly what will run, and the digest to approve it with.",
     auth: "cert",
     action: "approval.list",
-    query: { status: opt(enumOf(["pending", "executed", "failed", "denied", "expired"] as const)) },
+    query: obj({ status: opt(enumOf(["pending", "executed", "failed", "denied", "expired"] as const)) }),
     async handler(ctx) {
-      const status = (ctx.query.get("status") as "pending") ?? undefined;
-      return { body: { approvals: await ctx.services.governance.list(authCtx(ctx), status) } };
+      return { body: { approvals: await ctx.services.governance.list(authCtx(ctx), ctx.query.status) } };
     },
   }),
   route({
@@ -27,11 +26,11 @@ export const approvalRoutes = [
     auth: "cert",
     action: "approval.approve",
     // The digest is checked by the service (a missing one gets its own error naming where to find it).
-    body: opt(
-      obj({ digest: opt(str({ min: 1, max: 80, pattern: /^sha256:[0-9a-f]{64}$/, description: "digest of the reviewed request" })) }),
-    ),
+    params: idParam,
+    body: obj({ digest: opt(str({ min: 1, max: 80, pattern: /^sha256:[0-9a-f]{64}$/, description: "digest of the reviewed request" })) }),
+    optionalBody: true,
     async handler(ctx, b) {
-      return { body: await ctx.services.governance.approve(authCtx(ctx), approvalId(ctx.params.id), b?.digest) };
+      return { body: await ctx.services.governance.approve(authCtx(ctx), ctx.params.id, b.digest) };
     },
   }),
   route({
@@ -40,9 +39,11 @@ export const approvalRoutes = [
     summary: "Deny (discard) a pending request.",
     auth: "cert",
     action: "approval.deny",
-    body: opt(obj({})),
+    params: idParam,
+    body: obj({}),
+    optionalBody: true,
     async handler(ctx) {
-      return { body: await ctx.services.governance.deny(authCtx(ctx), approvalId(ctx.params.id)) };
+      return { body: await ctx.services.governance.deny(authCtx(ctx), ctx.params.id) };
     },
   }),
   route({

@@ -1,7 +1,7 @@
 // REST resource /v1/certs: issue (server-generated key or CSR), list, revoke client certificates.
 import { CERT_ROLES, LEAF_KEY_TYPES } from "../../pki/cert-service.js";
 import { route } from "../route.js";
-import { bool, enumOf, int, obj, opt, queryInt, str } from "../schema.js";
+import { bool, enumOf, int, obj, opt, str } from "../schemas.js";
 import { authCtx, principal, toJson } from "./common.js";
 
 export const certRoutes = [
@@ -31,22 +31,15 @@ export const certRoutes = [
     summary: "List issued certificates.",
     auth: "cert",
     action: "cert.list",
-    query: {
+    query: obj({
       status: opt(enumOf(["valid", "revoked"] as const)),
       cn: opt(principal),
       cursor: opt(str({ min: 1, max: 64, pattern: /^[0-9A-F]+$/ })),
-      limit: opt(queryInt({ min: 1, max: 1000 })),
-    },
+      limit: opt(int({ min: 1, max: 1000 })),
+    }),
     async handler(ctx) {
-      const q = ctx.query;
-      return {
-        body: await ctx.services.certs.list(authCtx(ctx), {
-          status: (q.get("status") as "valid" | "revoked") ?? undefined,
-          cn: q.get("cn") ?? undefined,
-          cursor: q.get("cursor") ?? undefined,
-          limit: q.get("limit") ? Number(q.get("limit")) : undefined,
-        }),
-      };
+      const { status, cn, cursor, limit } = ctx.query;
+      return { body: await ctx.services.certs.list(authCtx(ctx), { status, cn, cursor, limit }) };
     },
   }),
   route({
@@ -55,9 +48,9 @@ export const certRoutes = [
     summary: "Revoke a certificate immediately (next handshake and next request on open connections are refused).",
     auth: "cert",
     action: "cert.revoke",
+    params: obj({ serial: str({ min: 1, max: 64, pattern: /^[0-9A-Fa-f:]+$/, description: "certificate serial (hex)" }) }),
     async handler(ctx) {
-      const serial = str({ min: 1, max: 64, pattern: /^[0-9A-Fa-f:]+$/ }).parse(ctx.params.serial, "serial");
-      return { body: await ctx.services.certs.revoke(authCtx(ctx), serial) };
+      return { body: await ctx.services.certs.revoke(authCtx(ctx), ctx.params.serial) };
     },
   }),
 ];

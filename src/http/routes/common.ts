@@ -1,11 +1,13 @@
 // Shared pieces of REST routes: the caller's service context, name schemas, and JSON-safe result encoding.
+
+import { Type } from "@sinclair/typebox";
 import type { AuthCtx } from "../../auth/identity.js";
 import { StrongroomError } from "../../errors/registry.js";
 import type { RequestContext } from "../route.js";
-import { str } from "../schema.js";
+import { obj, reply, str } from "../schemas.js";
 
 /** The service context of an authenticated request. */
-export function authCtx(ctx: RequestContext): AuthCtx {
+export function authCtx(ctx: RequestContext<unknown, unknown>): AuthCtx {
   if (!ctx.identity) throw new StrongroomError("unauthenticated");
   return { actor: ctx.identity, requestId: ctx.requestId };
 }
@@ -14,8 +16,19 @@ export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/;
 export const keyName = str({ min: 1, max: 128, pattern: NAME_PATTERN, description: "unique key name" });
 export const principal = str({ min: 1, max: 128, pattern: /^[^\u0000-\u001f]+$/, description: "certificate CN or OU" });
 
-/** Validates the `{name}` path parameter the same way as a body field. */
-export const pathName = (ctx: RequestContext): string => keyName.parse(ctx.params.name, "name");
+/** The `{name}` path parameter, validated like a body field. */
+export const nameParam = obj({ name: keyName });
+
+/** The key view every key route answers with (documentation; see docs/api.md for every member). */
+export const keyView = reply(
+  {
+    name: keyName,
+    type: str({ max: 32 }),
+    currentVersion: Type.Integer(),
+    versions: Type.Array(reply({ version: Type.Integer(), state: str({ max: 32 }) }, "one version: id, state, dates, origin")),
+  },
+  "a key with its versions",
+);
 
 /** Buffers become standard base64; everything else is passed through (one level deep, plus arrays). */
 export function toJson(v: unknown): unknown {

@@ -1,10 +1,11 @@
 // REST resource /v1/keys/{name}/…: key material and on-board cryptography, single and batch forms.
+import { Type } from "@sinclair/typebox";
 import { CIPHER_MODES } from "../../crypto/ciphertext.js";
 import { fail } from "../../errors/registry.js";
 import { type BatchOp, MAX_BATCH } from "../../keys/crypto-service.js";
-import { type RequestContext, route } from "../route.js";
-import { arr, b64, enumOf, int, obj, opt, queryInt, type Schema } from "../schema.js";
-import { authCtx, pathName, toJson, zeroBuffers } from "./common.js";
+import { route } from "../route.js";
+import { arr, b64, decodeB64, enumOf, ifField, int, obj, opt, reply, type Static, type TSchema } from "../schemas.js";
+import { authCtx, nameParam, toJson, zeroBuffers } from "./common.js";
 
 /** Largest plaintext/ciphertext accepted in one item (the body limit bounds batches as a whole). */
 const MAX_DATA = 768 * 1024;
@@ -22,21 +23,27 @@ const ITEM_SCHEMAS = {
   verify: obj({ input: data("signed message"), signature: b64({ maxBytes: 1024 }), version, hash, algorithm: signAlg }),
   hmac: obj({ input: data("message"), version }),
   "hmac-verify": obj({ input: data("message"), mac: b64({ maxBytes: 64 }), version }),
-} satisfies Record<BatchOp, Schema<unknown>>;
+} satisfies Record<BatchOp, TSchema>;
 
-/** `{…item}` or `{"batch":[…items]}`. */
-function singleOrBatch<T>(item: Schema<T>): Schema<{ single: T } | { batch: T[] }> {
-  const batch = arr(item, { min: 1, max: MAX_BATCH });
-  return {
-    json: { oneOf: [item.json, { type: "object", additionalProperties: false, required: ["batch"], properties: { batch: batch.json } }] },
-    parse(v, path) {
-      if (v && typeof v === "object" && !Array.isArray(v) && "batch" in v) {
-        if (Object.keys(v).length !== 1) fail("validation", { detail: "batch: a batch request holds only the batch field" });
-        return { batch: batch.parse((v as { batch: unknown }).batch, "batch") };
-      }
-      return { single: item.parse(v, path) };
-    },
-  };
+/** `{…item}` or `{"batch":[…items]}`: the `batch` field chooses the shape. */
+const singleOrBatch = <T extends TSchema>(item: T) =>
+  ifField("batch", obj({ batch: arr(item, { min: 1, max: MAX_BATCH }) }), item, `one item, or {"batch":[…]} of 1..${MAX_BATCH} items`);
+
+/** The fields of each item sent as base64 (validated as text), decoded to Buffers for the service. */
+const BYTES: Record<BatchOp, readonly string[]> = {
+  encrypt: ["plaintext", "context"],
+  decrypt: ["ciphertext", "context"],
+  rewrap: ["ciphertext", "context"],
+  sign: ["input"],
+  verify: ["input", "signature"],
+  hmac: ["input"],
+  "hmac-verify": ["input", "mac"],
+};
+
+function decodeItem(op: BatchOp, item: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...item };
+  for (const f of BYTES[op]) if (typeof out[f] === "string") out[f] = decodeB64(out[f] as string);
+  return out;
 }
 
 const SUMMARIES: Record<BatchOp, string> = {
@@ -49,22 +56,31 @@ const SUMMARIES: Record<BatchOp, string> = {
   "hmac-verify": "Verify an HMAC in constant time.",
 };
 
-function cryptoRoute<O extends BatchOp>(op: O) {
+function cryptoRoute(op: BatchOp) {
+  const item = ITEM_SCHEMAS[op] as TSchema;
   return route({
     method: "POST",
     path: `/v1/keys/{name}/${op}`,
+    params: nameParam,
     summary: `${SUMMARIES[op]} Batch form: {"batch":[…]} returns a result or error per item, in order.`,
     auth: "cert",
     action: `key.${op}`,
-    body: singleOrBatch(ITEM_SCHEMAS[op] as unknown as Schema<never>),
-    async handler(ctx: RequestContext, b: { single: never } | { batch: never[] }) {
+    body: singleOrBatch(item),
+    async handler(ctx, b: Static<typeof item> | { batch: Static<typeof item>[] }) {
       const c = authCtx(ctx);
-      const name = pathName(ctx);
-      const result =
-        "batch" in b ? await ctx.services.crypto.batch(c, name, op, b.batch) : await ctx.services.crypto.run(c, name, op, b.single);
-      const body = "batch" in b ? { batch: toJson(result) } : toJson(result);
-      zeroBuffers(result); // plaintext and MACs are not kept past serialization
-      return { body };
+      const { name } = ctx.params;
+      const batch = (b as { batch?: Record<string, unknown>[] }).batch;
+      const items = (batch ?? [b as Record<string, unknown>]).map((x) => decodeItem(op, x));
+      try {
+        const result = batch
+          ? await ctx.services.crypto.batch(c, name, op, items as never[])
+          : await ctx.services.crypto.run(c, name, op, items[0] as never);
+        const body = batch ? { batch: toJson(result) } : toJson(result);
+        zeroBuffers(result); // plaintext and MACs are not kept past serialization
+        return { body };
+      } finally {
+        zeroBuffers(items); // nor the decoded inputs
+      }
     },
   });
 }
@@ -76,10 +92,16 @@ export const keyCryptoRoutes = [
     summary: "Retrieve key material (base64): raw bytes for AES/HMAC, PKCS#8 DER for RSA/EC.",
     auth: "cert",
     action: "key.material",
-    query: { version: opt(queryInt({ min: 1, max: 2 ** 31 - 1 })) },
+    params: nameParam,
+    query: obj({ version: opt(int({ min: 1, max: 2 ** 31 - 1 })) }),
+    response: reply({
+      material: Type.String({ format: "byte", description: "raw bytes (AES, HMAC) or PKCS#8 DER (RSA, EC)" }),
+      version: Type.Integer(),
+      format: enumOf(["raw", "pkcs8"] as const),
+      publicKey: opt(Type.Union([Type.String(), Type.Null()], { description: "PEM public key (RSA, EC)" })),
+    }),
     async handler(ctx) {
-      const v = ctx.query.get("version");
-      const m = await ctx.services.crypto.material(authCtx(ctx), pathName(ctx), v ? Number(v) : undefined);
+      const m = await ctx.services.crypto.material(authCtx(ctx), ctx.params.name, ctx.query.version);
       const body = toJson(m);
       m.material.fill(0);
       return { body };
@@ -92,6 +114,7 @@ export const keyCryptoRoutes = [
     summary: "Generate a data key for envelope encryption: plaintext and wrapped, or wrapped only.",
     auth: "cert",
     action: "key.datakey",
+    params: nameParam,
     body: obj({
       bits: opt(int({ min: 128, max: 256, description: "128 or 256 (default 256)" })),
       mode: opt(enumOf(["plaintext", "wrapped"] as const, "plaintext: return both; wrapped: only the ciphertext")),
@@ -99,7 +122,11 @@ export const keyCryptoRoutes = [
     }),
     async handler(ctx, b) {
       if (b.bits !== undefined && b.bits !== 128 && b.bits !== 256) fail("validation", { detail: "bits: must be 128 or 256" });
-      const r = await ctx.services.crypto.datakey(authCtx(ctx), pathName(ctx), { ...b, bits: b.bits as 128 | 256 | undefined });
+      const r = await ctx.services.crypto.datakey(authCtx(ctx), ctx.params.name, {
+        ...b,
+        context: b.context === undefined ? undefined : decodeB64(b.context),
+        bits: b.bits as 128 | 256 | undefined,
+      });
       const body = toJson(r);
       r.plaintext?.fill(0);
       return { body };

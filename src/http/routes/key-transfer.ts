@@ -3,13 +3,11 @@ import { USE_OPERATIONS } from "../../auth/policy.js";
 import { KEY_TYPES } from "../../crypto/keygen.js";
 import { WRAP_SCHEMES, type WrappingKeyRef } from "../../keys/export-import.js";
 import { route } from "../route.js";
-import { arr, bool, enumOf, int, obj, opt, type Schema, str } from "../schema.js";
-import { authCtx, keyName, pathName, principal } from "./common.js";
+import { arr, b64, bool, enumOf, ifField, int, obj, opt, str } from "../schemas.js";
+import { authCtx, keyName, keyView, nameParam, principal } from "./common.js";
 
-const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 /** Base64 kept as text: service arguments stay JSON-safe (a dual-control approval stores and replays them). */
-const b64text = (maxBytes: number, description: string) =>
-  str({ min: 4, max: Math.ceil(maxBytes / 3) * 4, pattern: B64, description: `${description} (standard base64)` });
+const b64text = (maxBytes: number, description: string) => b64({ min: 4, maxBytes, description: `${description} (standard base64)` });
 
 const versionNo = int({ min: 1, max: 2 ** 31 - 1 });
 const named = obj({ name: keyName, version: opt(versionNo) }, "an RSA or AES key held by this server (version default: current)");
@@ -18,14 +16,8 @@ const supplied = obj(
   "a caller-supplied RSA public key, e.g. another key manager's import key",
 );
 
-/** `{name, version?}` or `{publicKey}`. */
-const wrappingKey: Schema<WrappingKeyRef> = {
-  json: { oneOf: [named.json, supplied.json] },
-  parse(v, path) {
-    if (v && typeof v === "object" && !Array.isArray(v) && "publicKey" in v) return supplied.parse(v, path);
-    return named.parse(v, path);
-  },
-};
+/** `{name, version?}` or `{publicKey}`: the `publicKey` field chooses the shape. */
+const wrappingKey = ifField("publicKey", supplied, named, "a key of this server or a caller-supplied RSA public key");
 
 const policy = obj({
   users: opt(arr(principal, { max: 256, description: "CNs allowed to use the key" })),
@@ -56,13 +48,20 @@ export const keyTransferRoutes = [
       "Export a version wrapped under a named RSA key (rsa-aes-kwp), a named AES key (aes-kwp) or a caller-supplied RSA public key (rsa-aes-kwp); never in clear.",
     auth: "cert",
     action: "key.export",
+    params: nameParam,
     body: obj({
       version: opt(versionNo),
       wrappingKey,
       scheme: opt(enumOf(WRAP_SCHEMES, "rsa-aes-kwp for RSA wrapping keys, aes-kwp for AES (default: by wrapping key)")),
     }),
     async handler(ctx, b) {
-      return { body: await ctx.services.transfer.exportKey(authCtx(ctx), { name: pathName(ctx), ...b }) };
+      return {
+        body: await ctx.services.transfer.exportKey(authCtx(ctx), {
+          name: ctx.params.name,
+          ...b,
+          wrappingKey: b.wrappingKey as WrappingKeyRef,
+        }),
+      };
     },
   }),
   route({
@@ -85,6 +84,7 @@ export const keyTransferRoutes = [
       rotation: opt(rotation),
       exportable: opt(bool("whether material may be retrieved or exported (default true)")),
     }),
+    response: keyView,
     async handler(ctx, b) {
       const key = await ctx.services.transfer.importKey(authCtx(ctx), b);
       return { status: b.version === "new-version" ? 200 : 201, body: key };

@@ -1,6 +1,6 @@
 // REST routes for operator actions on the master key and KEKs: rekey, rotate-master, rotate-kek, seal (admin only).
 import { route } from "../route.js";
-import { int, obj, opt, str } from "../schema.js";
+import { int, obj, opt, str } from "../schemas.js";
 import { authCtx } from "./common.js";
 
 const share = str({ min: 1, max: 600, description: "one current unseal share (srs1-…)" });
@@ -59,18 +59,17 @@ export const operatorRoutes = [
       "New master key, keyring re-wrapped (no data key is re-encrypted). passphrase seal: passphrase and newPassphrase; file seal: no body; pkcs11 seal: newKeyLabel.",
     auth: "cert",
     action: "sys.rotate-master",
-    body: opt(
-      obj({
-        passphrase: opt(secret("passphrase seal: the current passphrase")),
-        newPassphrase: opt(secret("passphrase seal: the new passphrase (at least 12 characters)")),
-        newKeyLabel: opt(
-          str({ min: 1, max: 128, pattern: /^[\x21-\x7e][\x20-\x7e]*$/, description: "pkcs11 seal: label of the new HSM key" }),
-        ),
-        pin: opt(secret("pkcs11 seal: the token PIN, when the server has no STRONGROOM_PKCS11_PIN")),
-      }),
-    ),
+    body: obj({
+      passphrase: opt(secret("passphrase seal: the current passphrase")),
+      newPassphrase: opt(secret("passphrase seal: the new passphrase (at least 12 characters)")),
+      newKeyLabel: opt(
+        str({ min: 1, max: 128, pattern: /^[\x21-\x7e][\x20-\x7e]*$/, description: "pkcs11 seal: label of the new HSM key" }),
+      ),
+      pin: opt(secret("pkcs11 seal: the token PIN, when the server has no STRONGROOM_PKCS11_PIN")),
+    }),
+    optionalBody: true,
     async handler(ctx, b) {
-      return { body: await ctx.services.operator.rotateMaster(authCtx(ctx), b ?? {}) };
+      return { body: await ctx.services.operator.rotateMaster(authCtx(ctx), b) };
     },
   }),
   route({

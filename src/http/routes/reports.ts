@@ -1,9 +1,7 @@
 // REST resources for key usage and reports: GET /v1/keys/{name}/usage, GET /v1/reports/keys (admins and auditors).
 import { route } from "../route.js";
-import { opt, queryInt } from "../schema.js";
-import { authCtx, pathName } from "./common.js";
-
-const num = (q: URLSearchParams, name: string): number | undefined => (q.get(name) ? Number(q.get(name)) : undefined);
+import { int, obj, opt } from "../schemas.js";
+import { authCtx, nameParam } from "./common.js";
 
 export const reportRoutes = [
   route({
@@ -12,8 +10,9 @@ export const reportRoutes = [
     summary: "How often each principal (CN) used each version of a key, per operation, with last-use times and totals.",
     auth: "cert",
     action: "key.usage",
+    params: nameParam,
     async handler(ctx) {
-      return { body: await ctx.services.usage.usage(authCtx(ctx), pathName(ctx)) };
+      return { body: await ctx.services.usage.usage(authCtx(ctx), ctx.params.name) };
     },
   }),
   route({
@@ -23,16 +22,14 @@ export const reportRoutes = [
       "Keys not used for staleDays days (or never), keys past their cryptoperiod, and the keys used by the most distinct principals.",
     auth: "cert",
     action: "report.keys",
-    query: {
-      staleDays: opt(queryInt({ min: 1, max: 36500, description: "days without use that make a key stale (default 90)" })),
-      top: opt(queryInt({ min: 1, max: 1000, description: "length of the most-principals list (default 10)" })),
-      limit: opt(queryInt({ min: 1, max: 10000, description: "most stale and most overdue keys listed (default 1000)" })),
-    },
+    query: obj({
+      staleDays: opt(int({ min: 1, max: 36500, description: "days without use that make a key stale (default 90)" })),
+      top: opt(int({ min: 1, max: 1000, description: "length of the most-principals list (default 10)" })),
+      limit: opt(int({ min: 1, max: 10000, description: "most stale and most overdue keys listed (default 1000)" })),
+    }),
     async handler(ctx) {
-      const q = ctx.query;
-      return {
-        body: await ctx.services.reports.keys(authCtx(ctx), { staleDays: num(q, "staleDays"), top: num(q, "top"), limit: num(q, "limit") }),
-      };
+      const { staleDays, top, limit } = ctx.query;
+      return { body: await ctx.services.reports.keys(authCtx(ctx), { staleDays, top, limit }) };
     },
   }),
 ];

@@ -1,6 +1,6 @@
 // REST resource /v1/sys: health (no auth), status (the monitor's authenticated no-op), unseal, OpenAPI document.
 import { route } from "../route.js";
-import { obj, opt, str } from "../schema.js";
+import { obj, opt, str } from "../schemas.js";
 import { authCtx } from "./common.js";
 
 export const sysRoutes = [
