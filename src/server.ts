@@ -8,7 +8,8 @@ import { resolvePath } from "./config/config.js";
 import { createApiServer } from "./http/api-server.js";
 import type { HttpServices } from "./http/route.js";
 import { createRouter } from "./http/routes/index.js";
-import { handleKmipReply, type KmipLimits } from "./kmip/handle-kmip.js";
+import { KmipHandler } from "./kmip/handle-kmip.js";
+import type { KmipServices } from "./kmip/operation.js";
 import { createKmipListener } from "./kmip/tls-listener.js";
 import type { Logger } from "./logger.js";
 import { ConnectionGuard, InputBudget, warnIfFewDescriptors } from "./transport/connection-guard.js";
@@ -35,6 +36,8 @@ export interface RunningServer {
   guard: ConnectionGuard;
   /** Bytes of partial KMIP frames held now, against limits.maxBufferedInputBytes. */
   inputBudget: InputBudget;
+  /** KMIP's entry point as both listeners call it (the TLS listener and POST /kmip), with its response budget. */
+  kmipHandler: KmipHandler;
   close(): Promise<void>;
 }
 
@@ -57,12 +60,28 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
   warnIfFewDescriptors(cfg.limits.maxConnections, o.log);
   const inputBudget = new InputBudget(cfg.limits.maxBufferedInputBytes);
   // The transports get the services they call, never the container (no store, no audit log): KMIP's entry point is
-  // bound here to the app and the limits both listeners apply.
-  const kmipLimits: KmipLimits = {
-    maxBatchItems: cfg.limits.kmipMaxBatchItems,
-    maxDepth: 32,
-    maxResponseBytes: cfg.limits.maxResponseBytes,
+  // bound here to its services and the limits both listeners apply.
+  const kmipServices: KmipServices = {
+    objects: app.objects,
+    keyUse: app.keyUse,
+    keys: app.keys,
+    kmipAudit: app.kmipAudit,
+    sys: app.sys,
+    clock: app.clock,
+    settings: {
+      node: cfg.node,
+      kmipPort: cfg.listen.kmipPort,
+      locateMaxItems: cfg.limits.kmipLocateMaxItems,
+      locateScanMax: cfg.limits.kmipLocateScanMax,
+    },
   };
+  const kmipHandler = new KmipHandler(
+    kmipServices,
+    { maxBatchItems: cfg.limits.kmipMaxBatchItems, maxDepth: 32, maxResponseBytes: cfg.limits.maxResponseBytes },
+    cfg.limits.responseMemoryBytes,
+  );
+  // Sealing drops every multi-part session: their cipher contexts hold key material.
+  app.barrier.onSeal(() => kmipHandler.sessions.clear());
   const services: HttpServices = {
     keys: app.keys,
     crypto: app.crypto,
@@ -75,7 +94,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     operator: app.operator,
     auditQuery: app.auditQuery,
     access: app.access,
-    kmip: (auth, bytes, encoding) => handleKmipReply(app, auth, bytes, encoding, kmipLimits),
+    kmip: (auth, bytes, encoding) => kmipHandler.reply(auth, bytes, encoding),
   };
   const api = createApiServer({
     services,
@@ -97,7 +116,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
   const port = (api.address() as AddressInfo).port;
   const kmip = createKmipListener({
     access: app.access,
-    kmip: (auth, frame) => handleKmipReply(app, auth, frame, "ttlv", kmipLimits),
+    kmip: (auth, frame) => kmipHandler.reply(auth, frame, "ttlv"),
     allowlist: cfg.allowlists?.kmip,
     log: o.log,
     tls: tlsFiles,
@@ -128,6 +147,7 @@ export async function startServer(o: StartOptions): Promise<RunningServer> {
     kmipPort,
     guard,
     inputBudget,
+    kmipHandler,
     async close() {
       api.closeAllConnections();
       const kmipClosed = new Promise<void>((r) => kmip.close(() => r()));

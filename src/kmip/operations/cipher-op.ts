@@ -74,7 +74,7 @@ export async function runCipher(
   }
   // PCI mode: a key-wrap decryption would hand wrapped key material back in clear (a key-use rule).
   const M = Enum.BlockCipherMode;
-  if (dir === "decrypt" && (params.mode === M.NISTKeyWrap || params.mode === M.AESKeyWrapPadding)) c.app.keyUse.refuseClearUnwrap();
+  if (dir === "decrypt" && (params.mode === M.NISTKeyWrap || params.mode === M.AESKeyWrapPadding)) c.services.keyUse.refuseClearUnwrap();
   const s = symmetric({
     dir,
     family,

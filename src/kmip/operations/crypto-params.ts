@@ -163,10 +163,10 @@ export async function useKey(
   purpose: Purpose,
 ): Promise<UsableKey> {
   const id = targetId(c);
-  const { obj, key, unwrapped } = await c.app.keyUse.object(c.auth, c.op, id, { purpose, right, usage });
+  const { obj, key, unwrapped } = await c.services.keyUse.object(c.auth, c.op, id, { purpose, right, usage });
   if (purpose === "protect") {
     const data = find(c.payload, Tag.Data);
-    await c.app.keyUse.charge(c.op, obj, data && data.type === ItemType.ByteString ? data.value.length : 0);
+    await c.services.keyUse.charge(c.op, obj, data && data.type === ItemType.ByteString ? data.value.length : 0);
   }
   return { id, obj, key, unwrapped };
 }

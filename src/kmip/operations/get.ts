@@ -21,8 +21,8 @@ async function wrap(c: KmipCall, spec: TtlvItem, plain: Buffer): Promise<{ wrapp
   if (!wid || wid.type !== ItemType.TextString) return fail("validation", { detail: "wrapping key Unique Identifier missing" });
   const params = find(eki, Tag.CryptographicParameters);
   // The wrapping key is used, not revealed: a protect use with Wrap Key usage, decided by the key-use policy.
-  const w = await c.app.keyUse.object(c.auth, c.op, wid.value, { purpose: "wrap" });
-  await c.app.keyUse.charge(c.op, w.obj, plain.length);
+  const w = await c.services.keyUse.object(c.auth, c.op, wid.value, { purpose: "wrap" });
+  await c.services.keyUse.charge(c.op, w.obj, plain.length);
   let wrapped: Buffer;
   if (w.obj.object_type === "SymmetricKey" && w.unwrapped) {
     const key = w.unwrapped.secret;
@@ -89,7 +89,7 @@ export const get: KmipOperation = {
     const spec = find(c.payload, Tag.KeyWrappingSpecification);
     // Releasing the value: the key-use policy decides (the "material" right, state, exportable / Extractable, PCI
     // mode, Sensitive, reserved keys). Certificates and opaque objects are never wrapped by Get: they leave in clear.
-    const { obj, key, unwrapped } = await c.app.keyUse.object(c.auth, c.op, id, (o) => ({
+    const { obj, key, unwrapped } = await c.services.keyUse.object(c.auth, c.op, id, (o) => ({
       purpose: "release",
       form: spec && o.object_type !== "Certificate" && o.object_type !== "OpaqueObject" ? "wrapped" : "clear",
     }));
@@ -113,7 +113,7 @@ export const get: KmipOperation = {
     }
     c.op.target = { name: key.name, version: obj.version };
     // "The server SHALL change the [Fresh] attribute value to False as soon as the object has been served to a client."
-    if (!factsOf(stored).served) await c.app.objects.markServed(c.op, id);
+    if (!factsOf(stored).served) await c.services.objects.markServed(c.op, id);
     return [enm(Tag.ObjectType, Enum.ObjectType[obj.object_type]), uidItem(id), body];
   },
 };
