@@ -1,6 +1,6 @@
 // Hostile clients against cryptography and response sizes: oversized and inconsistent keys, RSA load, response amplification.
 import assert from "node:assert/strict";
-import { createPrivateKey, createPublicKey, generateKeyPair, type KeyObject, randomBytes } from "node:crypto";
+import { createPrivateKey, generateKeyPair, randomBytes } from "node:crypto";
 import { request } from "node:https";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";

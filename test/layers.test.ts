@@ -207,6 +207,41 @@ test("the checker covers KMIP: an operation reaching through the App container o
   assert.deepEqual([...internalsUsed(sf, KMIP_INTERNALS)].sort(), ["app", "barrier", "store"]);
 });
 
+/** node:crypto's cipher, MAC and signature primitives: used through src/crypto/ only (hashing and key parsing are not listed). */
+const PRIMITIVES = new Set([
+  "createCipheriv",
+  "createDecipheriv",
+  "publicEncrypt",
+  "publicDecrypt",
+  "privateEncrypt",
+  "privateDecrypt",
+  "createHmac",
+  "createSign",
+  "createVerify",
+  "sign",
+  "verify",
+]);
+
+test("one cryptographic core: KMIP and the key services run ciphers, MACs and signatures through src/crypto/ only", () => {
+  const found: string[] = [];
+  for (const abs of [...sourceFiles(join(root, "src/kmip")), ...sourceFiles(join(root, "src/keys"))]) {
+    const file = rel(abs);
+    const sf = ts.createSourceFile(file, readFileSync(abs, "utf8"), ts.ScriptTarget.ES2022, true);
+    for (const st of sf.statements) {
+      if (!ts.isImportDeclaration(st) || !ts.isStringLiteral(st.moduleSpecifier)) continue;
+      if (st.moduleSpecifier.text !== "node:crypto" && st.moduleSpecifier.text !== "crypto") continue;
+      const named = st.importClause?.namedBindings;
+      if (named && ts.isNamespaceImport(named)) found.push(`${file}: imports all of node:crypto`);
+      if (named && ts.isNamedImports(named))
+        for (const e of named.elements) {
+          const n = (e.propertyName ?? e.name).text;
+          if (!e.isTypeOnly && PRIMITIVES.has(n)) found.push(`${file}: ${n} from node:crypto`);
+        }
+    }
+  }
+  assert.deepEqual(found, [], `use the primitives of src/crypto/ (sym-cipher, rsa-cipher, signature, mac, key-wrap):\n${found.join("\n")}`);
+});
+
 /** An identity as the listeners produce it; the services decide on its role alone. */
 const as = (role: Identity["role"], cn: string): Identity => ({ cn, ou: "test", role, serial: "0A", address: "127.0.0.1" });
 

@@ -113,13 +113,6 @@ export function hashName(v: number | undefined, what = "Hashing Algorithm"): str
   return n;
 }
 
-/** Digest length in bytes of a node:crypto hash name. */
-export const hashBytes = (h: string): number => {
-  const m = /(\d+)$/.exec(h);
-  if (h === "sha1") return 20;
-  return Number(m?.[1]) / 8;
-};
-
 // ---- data fields ----
 
 export function optionalBytes(c: KmipCall, tag: number, what: string): Buffer | undefined {

@@ -1,5 +1,7 @@
 // KMIP Get: the object in the requested Key Format Type, optionally wrapped by a server-held AES or RSA key.
-import { constants, createCipheriv, createPublicKey, publicEncrypt } from "node:crypto";
+import { createPublicKey } from "node:crypto";
+import { rsaEncrypt } from "../../crypto/rsa-cipher.js";
+import { symmetricOneShot } from "../../crypto/sym-cipher.js";
 import { fail } from "../../errors/registry.js";
 import type { ObjectRow } from "../../keys/key-model.js";
 import type { ObjectAttributes } from "../../keys/key-service.js";
@@ -8,6 +10,7 @@ import { Enum } from "../codec/tables.js";
 import { bytes, enm, find, ItemType, type StructureItem, struct, Tag, type TtlvItem, text } from "../codec/ttlv.js";
 import { type KmipCall, type KmipOperation, targetId } from "../operation.js";
 import { OBJECT_TAGS, uidItem } from "./common.js";
+import { hashName } from "./crypto-params.js";
 import { encodeMaterial, keyBlock, storedFormat } from "./key-material.js";
 
 /** Wraps `plain` (TTLV-encoded Key Material is not used: KMIP wraps the key bytes) under a server-held key. */
@@ -24,34 +27,30 @@ async function wrap(c: KmipCall, spec: TtlvItem, plain: Buffer): Promise<{ wrapp
   const w = await c.services.keyUse.object(c.auth, c.op, wid.value, { purpose: "wrap" });
   await c.services.keyUse.charge(c.op, w.obj, plain.length);
   let wrapped: Buffer;
-  if (w.obj.object_type === "SymmetricKey" && w.unwrapped) {
-    const key = w.unwrapped.secret;
+  if (w.obj.object_type === "SymmetricKey" && w.unwrapped && w.obj.type.startsWith("aes-")) {
     const mode = params ? (find(params, Tag.BlockCipherMode)?.value as number | undefined) : undefined;
     const padded = mode === Enum.BlockCipherMode.AESKeyWrapPadding;
     if (!padded && plain.length % 8 !== 0)
       fail("crypto_params", { detail: "RFC 3394 key wrap needs a multiple of 8 bytes; use AES Key Wrap Padding" });
-    const cipher = createCipheriv(
-      `id-aes${key.length * 8}-wrap${padded ? "-pad" : ""}` as "id-aes256-wrap",
-      key,
-      Buffer.from(padded ? "A65959A6" : "A6A6A6A6A6A6A6A6", "hex"),
-    );
-    wrapped = Buffer.concat([cipher.update(plain), cipher.final()]);
+    // The shared AES key wrap (src/crypto/sym-cipher.ts) with the standard integrity check values.
+    wrapped = symmetricOneShot(
+      { dir: "encrypt", key: w.unwrapped.secret, params: { cipher: "aes", mode: padded ? "kwp" : "kw" } },
+      plain,
+    ).data;
   } else if (
     (w.obj.object_type === "PublicKey" || w.obj.object_type === "PrivateKey") &&
     w.obj.public_key &&
     w.obj.type.startsWith("rsa-")
   ) {
     const hashId = params ? (find(params, Tag.HashingAlgorithm)?.value as number | undefined) : undefined;
-    const oaepHash =
-      hashId === Enum.HashingAlgorithm.SHA_1
-        ? "sha1"
-        : hashId === Enum.HashingAlgorithm.SHA_384
-          ? "sha384"
-          : hashId === Enum.HashingAlgorithm.SHA_512
-            ? "sha512"
-            : "sha256";
-    wrapped = publicEncrypt(
-      { key: createPublicKey({ key: w.obj.public_key, format: "der", type: "spki" }), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash },
+    const mgfId = params ? (find(params, Tag.MaskGeneratorHashingAlgorithm)?.value as number | undefined) : undefined;
+    // RSA-OAEP: SHA-256 unless the Cryptographic Parameters name a hash (any the server knows); MGF1 over the same
+    // hash unless they name another (then the hand-written encoding of src/crypto/rsa-padding.ts runs).
+    const oaepHash = hashId === undefined ? "sha256" : hashName(hashId);
+    const mgfHash = mgfId === undefined ? oaepHash : hashName(mgfId, "Mask Generator Hashing Algorithm");
+    wrapped = rsaEncrypt(
+      createPublicKey({ key: w.obj.public_key, format: "der", type: "spki" }),
+      { padding: "oaep", hash: oaepHash, mgfHash },
       plain,
     );
   } else {
