@@ -1,4 +1,4 @@
-// In-process profile harness: the KMIP listener's per-request work (identify, handleKmip) without TLS or a load
+// In-process profile harness: the KMIP listener's per-request work (identify, KmipHandler.handle) without TLS or a load
 // generator, so that `node --cpu-prof dist/bench/inproc.js` shows only what the server itself spends per request.
 import { X509Certificate } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -7,7 +7,6 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { identify } from "../src/auth/identity.js";
 import { initInstance } from "../src/init.js";
-import { handleKmip } from "../src/kmip/handle-kmip.js";
 import { createLogger } from "../src/logger.js";
 import { startServer } from "../src/server.js";
 import { kmipOutcome } from "./kmip-load.js";
@@ -31,7 +30,7 @@ try {
   const peer = { serial: cert.serialNumber, cn, ou: /OU=([^\n,]+)/.exec(cert.subject)?.[1] ?? "" };
   const call = async (frame: Buffer) => {
     const auth = { actor: await identify(app.store, peer, "127.0.0.1", app.clock()), requestId: "bench" };
-    return handleKmip(app, auth, frame, "ttlv");
+    return server.kmipHandler.handle(auth, frame, "ttlv");
   };
   const uid = uidOf(responsePayloads(await call(createRequest("inproc-key")))[0]);
   await call(activateRequest(uid));

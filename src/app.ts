@@ -13,6 +13,7 @@ import type { RevocationReason } from "./keys/key-model.js";
 import { KeyReports } from "./keys/key-report.js";
 import { KeyService } from "./keys/key-service.js";
 import { KeyUseService } from "./keys/key-use.js";
+import { KmipAuditService } from "./keys/kmip-audit.js";
 import { ObjectService } from "./keys/object-service.js";
 import { UsageTracker } from "./keys/usage-tracker.js";
 import type { Logger } from "./logger.js";
@@ -47,6 +48,8 @@ export interface App {
   keyUse: KeyUseService;
   /** Managed objects by KMIP Unique Identifier (the KMIP layer's view of the same keys). */
   objects: ObjectService;
+  /** Authorization and audit of KMIP batch items, undone batches and unreadable messages. */
+  kmipAudit: KmipAuditService;
   /** Wrapped export, the BYOK import key and import (PCI mode). */
   transfer: TransferService;
   certs: CertificateService;
@@ -103,6 +106,7 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
   });
   const objects = new ObjectService(keys);
   const keyUse = new KeyUseService(keys, objects);
+  const kmipAudit = new KmipAuditService({ audit, objects });
   const crypto = new CryptoService(keys, keyUse);
   const usage = new UsageTracker({ store, audit, clock, keys });
   observeSuccess(audit, (actor, action, op) => usage.observe(actor, action, op));
@@ -229,6 +233,7 @@ export async function openApp(dir: string, o: OpenOptions): Promise<App> {
     crypto,
     keyUse,
     objects,
+    kmipAudit,
     transfer,
     certs,
     usage,

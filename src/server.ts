@@ -11,7 +11,8 @@ import { createApiServer } from "./http/api-server.js";
 import type { HttpServices } from "./http/route.js";
 import { createRouter } from "./http/routes/index.js";
 import { type InstanceLock, lockInstance } from "./instance-lock.js";
-import { handleKmipReply, type KmipLimits } from "./kmip/handle-kmip.js";
+import { KmipHandler } from "./kmip/handle-kmip.js";
+import type { KmipServices } from "./kmip/operation.js";
 import { createKmipListener } from "./kmip/tls-listener.js";
 import type { Logger } from "./logger.js";
 import { ConnectionGuard, InputBudget, warnIfFewDescriptors } from "./transport/connection-guard.js";
@@ -38,6 +39,8 @@ export interface RunningServer {
   guard: ConnectionGuard;
   /** Bytes of partial KMIP frames held now, against limits.maxBufferedInputBytes. */
   inputBudget: InputBudget;
+  /** KMIP's entry point as both listeners call it (the TLS listener and POST /kmip), with its response budget. */
+  kmipHandler: KmipHandler;
   close(): Promise<void>;
 }
 
@@ -126,12 +129,28 @@ async function serve(o: StartOptions, app: App, log: Logger): Promise<Omit<Runni
   warnIfFewDescriptors(cfg.limits.maxConnections, log);
   const inputBudget = new InputBudget(cfg.limits.maxBufferedInputBytes);
   // The transports get the services they call, never the container (no store, no audit log): KMIP's entry point is
-  // bound here to the app and the limits both listeners apply.
-  const kmipLimits: KmipLimits = {
-    maxBatchItems: cfg.limits.kmipMaxBatchItems,
-    maxDepth: 32,
-    maxResponseBytes: cfg.limits.maxResponseBytes,
+  // bound here to its services and the limits both listeners apply.
+  const kmipServices: KmipServices = {
+    objects: app.objects,
+    keyUse: app.keyUse,
+    keys: app.keys,
+    kmipAudit: app.kmipAudit,
+    sys: app.sys,
+    clock: app.clock,
+    settings: {
+      node: cfg.node,
+      kmipPort: cfg.listen.kmipPort,
+      locateMaxItems: cfg.limits.kmipLocateMaxItems,
+      locateScanMax: cfg.limits.kmipLocateScanMax,
+    },
   };
+  const kmipHandler = new KmipHandler(
+    kmipServices,
+    { maxBatchItems: cfg.limits.kmipMaxBatchItems, maxDepth: 32, maxResponseBytes: cfg.limits.maxResponseBytes },
+    cfg.limits.responseMemoryBytes,
+  );
+  // Sealing drops every multi-part session: their cipher contexts hold key material.
+  app.barrier.onSeal(() => kmipHandler.sessions.clear());
   const services: HttpServices = {
     keys: app.keys,
     crypto: app.crypto,
@@ -144,7 +163,7 @@ async function serve(o: StartOptions, app: App, log: Logger): Promise<Omit<Runni
     operator: app.operator,
     auditQuery: app.auditQuery,
     access: app.access,
-    kmip: (auth, bytes, encoding) => handleKmipReply(app, auth, bytes, encoding, kmipLimits),
+    kmip: (auth, bytes, encoding) => kmipHandler.reply(auth, bytes, encoding),
   };
   const api = createApiServer({
     services,
@@ -157,7 +176,7 @@ async function serve(o: StartOptions, app: App, log: Logger): Promise<Omit<Runni
   });
   const kmip = createKmipListener({
     access: app.access,
-    kmip: (auth, frame) => handleKmipReply(app, auth, frame, "ttlv", kmipLimits),
+    kmip: (auth, frame) => kmipHandler.reply(auth, frame, "ttlv"),
     allowlist: cfg.allowlists?.kmip,
     log,
     tls: tlsFiles,
@@ -194,7 +213,7 @@ async function serve(o: StartOptions, app: App, log: Logger): Promise<Omit<Runni
           : { seal: cfg.seal.type, how: "strongroom unseal --passphrase" },
       );
     const host = address === "0.0.0.0" || address === "::" ? "localhost" : address.includes(":") ? `[${address}]` : address;
-    return { app, api, apiPort: port, apiUrl: `https://${host}:${port}`, kmip, kmipPort, guard, inputBudget, close };
+    return { app, api, apiPort: port, apiUrl: `https://${host}:${port}`, kmip, kmipPort, guard, inputBudget, kmipHandler, close };
   } catch (e) {
     await close();
     throw e;

@@ -21,7 +21,6 @@ import {
   type TtlvItem,
   text,
 } from "../src/kmip/codec/ttlv.js";
-import { handleKmipReply } from "../src/kmip/handle-kmip.js";
 import { type Instance, newInstance } from "./helpers.js";
 import { attr1x, KmipClient, request as kmipRequest, results } from "./kmip-client.js";
 
@@ -281,22 +280,21 @@ describe("hostile cryptography and response sizes", () => {
   });
 
   test("the response memory budget: while replies hold it, further items get General Failure (retry) and are not run", async () => {
-    const app = i.server.app;
+    const kmipHandler = i.server.kmipHandler;
     const auth = { actor: { role: "client", cn: "app", ou: "", serial: "x", groups: [] }, requestId: "t" } as never;
     const items: [keyof typeof Enum.Operation, TtlvItem[]][] = Array.from({ length: 15 }, () => [
       "RNGRetrieve",
       [int(Tag.DataLength, 64 * 1024)],
     ]);
     const msg = encodeTtlv(kmipRequest(V21, items, [CONTINUE]));
-    const limits = { maxBatchItems: 1000, maxDepth: 32, maxResponseBytes: MAX_RESPONSE };
     // Four replies of ~1 MiB fill the 4 MiB budget as long as they are not released (not yet written).
     const held = [];
-    for (let n = 0; n < 4; n++) held.push(await handleKmipReply(app, auth, msg, "ttlv", limits));
-    const fifth = await handleKmipReply(app, auth, msg, "ttlv", limits);
+    for (let n = 0; n < 4; n++) held.push(await kmipHandler.reply(auth, msg, "ttlv"));
+    const fifth = await kmipHandler.reply(auth, msg, "ttlv");
     const rs = results(decodeTtlv(fifth.bytes));
     assert.ok(rs.some((r) => r.reason === Enum.ResultReason.GeneralFailure && /retry/.test(r.message ?? "")));
     for (const h of [...held, fifth]) h.release();
-    const again = await handleKmipReply(app, auth, msg, "ttlv", limits);
+    const again = await kmipHandler.reply(auth, msg, "ttlv");
     const ok = results(decodeTtlv(again.bytes));
     again.release();
     assert.ok(

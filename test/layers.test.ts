@@ -6,21 +6,19 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
 import type { Identity } from "../src/auth/identity.js";
+import { Enum } from "../src/kmip/codec/tables.js";
+import { enm, int, struct, Tag, text } from "../src/kmip/codec/ttlv.js";
 import { newInstance } from "./helpers.js";
+import { KmipClient } from "./kmip-client.js";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 
 /**
- * Violations the KMIP side still has while its handlers are moved onto the services (issue 10). Each entry is one
- * violation exactly as this test reports it. Remove an entry as soon as its violation is gone — the last test fails
- * on an entry that no longer matches anything, so the list can only shrink.
+ * Violations tolerated while a transport is moved onto the services. Each entry is one violation exactly as this
+ * test reports it. Remove an entry as soon as its violation is gone — the second test fails on an entry that no
+ * longer matches anything, so the list can only shrink. Empty since KMIP's handlers receive KmipServices (issue 10).
  */
-const KNOWN_LAYER_EXCEPTIONS: readonly string[] = [
-  "src/kmip/handle-kmip.ts: imports the App container (src/app.ts)",
-  "src/kmip/handle-kmip.ts: imports audited from src/audit/operation.ts",
-  "src/kmip/handle-kmip.ts: uses .audit",
-  "src/kmip/operation.ts: imports the App container (src/app.ts)",
-];
+const KNOWN_LAYER_EXCEPTIONS: readonly string[] = [];
 
 type Layer = "interfaces" | "service" | "core" | "storage" | "shared";
 const RANK: Record<Exclude<Layer, "shared">, number> = { interfaces: 3, service: 2, core: 1, storage: 0 };
@@ -51,7 +49,10 @@ const LAYERS: Record<string, Layer> = {
   "version.ts": "shared",
 };
 
-/** Transports: translate wire format to service calls. Only the composition root (app.ts, server.ts) wires the App. */
+/**
+ * Transports: translate wire format to service calls — the REST routes, the listeners, the CLI and every KMIP file
+ * (src/kmip/**: the handler, the operations, the codec). Only the composition root (app.ts, server.ts) wires the App.
+ */
 const TRANSPORT = (f: string) => /^src\/(http|transport|cli|kmip)\//.test(f);
 const COMPOSITION_ROOTS = new Set(["src/app.ts", "src/server.ts", "src/init.ts"]);
 
@@ -108,14 +109,25 @@ function importsOf(file: string, sf: ts.SourceFile): Import[] {
   return out;
 }
 
-/** `x.store`, `x.audit` and `{ store } = x` / `{ audit } = x`: a transport reaching into the container's internals. */
-function internalsUsed(sf: ts.SourceFile): Set<string> {
+/** The container's internals no transport reaches: the store and the audit log. */
+const INTERNALS: ReadonlySet<string> = new Set(["store", "audit"]);
+/**
+ * KMIP receives its services (KmipServices), not the container: it reaches neither the App nor the barrier either.
+ * (The CLI's `server start` runs the composition root's server and may read `server.app`.)
+ */
+const KMIP_INTERNALS: ReadonlySet<string> = new Set([...INTERNALS, "app", "barrier"]);
+
+/**
+ * `x.store`, `x.audit` and `{ store } = x` / `{ audit } = x` (and the other `names`): a transport reaching into the
+ * container's internals.
+ */
+function internalsUsed(sf: ts.SourceFile, names: ReadonlySet<string> = INTERNALS): Set<string> {
   const used = new Set<string>();
   const visit = (n: ts.Node) => {
-    if (ts.isPropertyAccessExpression(n) && (n.name.text === "store" || n.name.text === "audit")) used.add(n.name.text);
+    if (ts.isPropertyAccessExpression(n) && names.has(n.name.text)) used.add(n.name.text);
     if (ts.isBindingElement(n) && ts.isObjectBindingPattern(n.parent)) {
       const key = n.propertyName ?? n.name;
-      if (ts.isIdentifier(key) && (key.text === "store" || key.text === "audit")) used.add(key.text);
+      if (ts.isIdentifier(key) && names.has(key.text)) used.add(key.text);
     }
     ts.forEachChild(n, visit);
   };
@@ -138,10 +150,13 @@ function violations(): string[] {
       if (!TRANSPORT(file)) continue;
       // Transports never touch the store or the audit log; shared types (Actor, Role, OpScope) may be named.
       if (imp.target.startsWith("src/store/")) found.push(`${file}: imports the store (${imp.target})`);
+      // Nor the seal barrier: whether the server is sealed is SysService's answer, what sealing drops the root binds.
+      if (imp.target.startsWith("src/seal/")) found.push(`${file}: imports the seal barrier (${imp.target})`);
       if ((imp.target === "src/audit/audit-log.ts" || imp.target === "src/audit/operation.ts") && !imp.typeOnly)
         found.push(`${file}: imports ${imp.names.join(", ") || "values"} from ${imp.target}`);
     }
-    if (TRANSPORT(file)) for (const name of internalsUsed(sf)) found.push(`${file}: uses .${name}`);
+    if (TRANSPORT(file))
+      for (const name of internalsUsed(sf, file.startsWith("src/kmip/") ? KMIP_INTERNALS : INTERNALS)) found.push(`${file}: uses .${name}`);
   }
   return found;
 }
@@ -174,6 +189,58 @@ test("the checker sees what it must: a route reaching into the store or the audi
     ],
   );
   assert.deepEqual([...internalsUsed(sf)].sort(), ["audit", "store"]);
+});
+
+test("the checker covers KMIP: an operation reaching through the App container or the barrier is reported", () => {
+  const src = [
+    'import type { App } from "../../app.js";',
+    'import { Barrier } from "../../seal/barrier.js";',
+    "export const op = { handle: (c: { app: App }) => (c.app.barrier.sealed ? c.app.store.get('', []) : null) };",
+  ].join("\n");
+  const file = "src/kmip/operations/example.ts";
+  assert.ok(TRANSPORT(file), "src/kmip/** is a transport");
+  assert.ok(TRANSPORT("src/kmip/handle-kmip.ts") && TRANSPORT("src/kmip/codec/ttlv.ts"));
+  const sf = ts.createSourceFile(file, src, ts.ScriptTarget.ES2022, true);
+  assert.deepEqual(
+    importsOf(file, sf).map((i) => i.target),
+    ["src/app.ts", "src/seal/barrier.ts"],
+  );
+  assert.deepEqual([...internalsUsed(sf, KMIP_INTERNALS)].sort(), ["app", "barrier", "store"]);
+});
+
+/** node:crypto's cipher, MAC and signature primitives: used through src/crypto/ only (hashing and key parsing are not listed). */
+const PRIMITIVES = new Set([
+  "createCipheriv",
+  "createDecipheriv",
+  "publicEncrypt",
+  "publicDecrypt",
+  "privateEncrypt",
+  "privateDecrypt",
+  "createHmac",
+  "createSign",
+  "createVerify",
+  "sign",
+  "verify",
+]);
+
+test("one cryptographic core: KMIP and the key services run ciphers, MACs and signatures through src/crypto/ only", () => {
+  const found: string[] = [];
+  for (const abs of [...sourceFiles(join(root, "src/kmip")), ...sourceFiles(join(root, "src/keys"))]) {
+    const file = rel(abs);
+    const sf = ts.createSourceFile(file, readFileSync(abs, "utf8"), ts.ScriptTarget.ES2022, true);
+    for (const st of sf.statements) {
+      if (!ts.isImportDeclaration(st) || !ts.isStringLiteral(st.moduleSpecifier)) continue;
+      if (st.moduleSpecifier.text !== "node:crypto" && st.moduleSpecifier.text !== "crypto") continue;
+      const named = st.importClause?.namedBindings;
+      if (named && ts.isNamespaceImport(named)) found.push(`${file}: imports all of node:crypto`);
+      if (named && ts.isNamedImports(named))
+        for (const e of named.elements) {
+          const n = (e.propertyName ?? e.name).text;
+          if (!e.isTypeOnly && PRIMITIVES.has(n)) found.push(`${file}: ${n} from node:crypto`);
+        }
+    }
+  }
+  assert.deepEqual(found, [], `use the primitives of src/crypto/ (sym-cipher, rsa-cipher, signature, mac, key-wrap):\n${found.join("\n")}`);
 });
 
 /** An identity as the listeners produce it; the services decide on its role alone. */
@@ -223,6 +290,68 @@ test("GET /v1/audit refuses an impossible time as invalid input, not as an inter
     assert.equal(ok.status, 200);
     assert.equal(ok.body.events.length, 1);
   } finally {
+    await i.cleanup();
+  }
+});
+
+test("KMIP through its services: each batch item is authorized and audited on its own, an undone batch and an unreadable message too", async () => {
+  const i = await newInstance();
+  const app = await KmipClient.open(i.server.kmipPort, i.bundle("app"));
+  const auditor = await KmipClient.open(i.server.kmipPort, i.bundle("auditor"));
+  try {
+    const V: [number, number] = [2, 1];
+    const aes = [
+      enm(Tag.ObjectType, Enum.ObjectType.SymmetricKey),
+      struct(Tag.Attributes, enm(Tag.CryptographicAlgorithm, Enum.CryptographicAlgorithm.AES), int(Tag.CryptographicLength, 128)),
+    ];
+    const cont = enm(Tag.BatchErrorContinuationOption, Enum.BatchErrorContinuationOption.Continue);
+    const undo = enm(Tag.BatchErrorContinuationOption, Enum.BatchErrorContinuationOption.Undo);
+    // One message, three items: each its own event with its own outcome.
+    const rs = await app.call(
+      V,
+      [
+        ["Create", aes],
+        ["Certify", []],
+        ["Query", [enm(Tag.QueryFunction, Enum.QueryFunction.QueryOperations)]],
+      ],
+      [cont],
+    );
+    assert.deepEqual(
+      rs.map((r) => r.status),
+      [Enum.ResultStatus.Success, Enum.ResultStatus.OperationFailed, Enum.ResultStatus.Success],
+    );
+    // The role gate is the service's: an auditor may not create.
+    const [denied] = await auditor.call(V, [["Create", aes]]);
+    assert.equal(denied.status, Enum.ResultStatus.OperationFailed);
+    // Undo: the Create is reverted once the Get of an unknown object fails, as one kmip.undo event.
+    const ur = await app.call(
+      V,
+      [
+        ["Create", aes],
+        ["Get", [text(Tag.UniqueIdentifier, "no-such-object")]],
+      ],
+      [undo],
+    );
+    assert.deepEqual(
+      ur.map((r) => r.status),
+      [Enum.ResultStatus.OperationUndone, Enum.ResultStatus.OperationFailed],
+    );
+    // An unreadable message.
+    assert.ok((await app.sendRaw(Buffer.from("420078010000000842007c0100000000", "hex"))).length > 0);
+
+    const checker = { actor: as("auditor", "checker"), requestId: "req-check" };
+    const events = async (action: string, actor: string) =>
+      (await i.server.app.auditQuery.query(checker, { action, actor })).events.map((e) => e.outcome);
+    assert.deepEqual(await events("kmip.create", "app"), ["success", "success"]);
+    assert.deepEqual(await events("kmip.create", "auditor"), ["denied"]);
+    assert.deepEqual(await events("kmip.certify", "app"), ["error"]);
+    assert.deepEqual(await events("kmip.query", "app"), ["success"]);
+    assert.deepEqual(await events("kmip.get", "app"), ["error"]);
+    assert.deepEqual(await events("kmip.undo", "app"), ["success"]);
+    assert.deepEqual(await events("kmip.message", "app"), ["error"]);
+  } finally {
+    app.close();
+    auditor.close();
     await i.cleanup();
   }
 });

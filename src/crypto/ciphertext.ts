@@ -1,6 +1,6 @@
 // The self-describing ciphertext of `encrypt`: format marker, algorithm, key version, nonce/IV, ciphertext, tag.
-import { createCipheriv, createDecipheriv } from "node:crypto";
 import { randomIv } from "./random-pool.js";
+import { type SymParams, symmetricOneShot } from "./sym-cipher.js";
 
 /*
  * Layout (all integers big-endian):
@@ -18,7 +18,12 @@ const HEADER = 8;
 const TAG = 16;
 
 const ivLength = (m: CipherMode) => (m === "aes-gcm" ? 12 : 16);
-const nodeCipher = (m: CipherMode, keyLen: number) => `aes-${keyLen * 8}-${m.slice(4)}`;
+/** The shared AES primitive (sym-cipher.ts, as KMIP Encrypt runs it): GCM with a 16-byte tag, CBC with PKCS#5 padding, CTR. */
+const PARAMS: Record<CipherMode, SymParams> = {
+  "aes-gcm": { cipher: "aes", mode: "gcm", tagLength: TAG },
+  "aes-cbc": { cipher: "aes", mode: "cbc", padding: "pkcs5" },
+  "aes-ctr": { cipher: "aes", mode: "ctr" },
+};
 
 export class CiphertextFormatError extends Error {}
 
@@ -34,14 +39,9 @@ export function encryptBlob(mode: CipherMode, version: number, key: Buffer, plai
   header[3] = ALG_ID[mode];
   header.writeUInt32BE(version, 4);
   const iv = randomIv(ivLength(mode));
-  if (mode === "aes-gcm") {
-    const c = createCipheriv(nodeCipher(mode, key.length) as "aes-256-gcm", key, iv);
-    c.setAAD(context ? Buffer.concat([header, context]) : header);
-    const ct = Buffer.concat([c.update(plaintext), c.final()]);
-    return Buffer.concat([header, iv, ct, c.getAuthTag()]);
-  }
-  const c = createCipheriv(nodeCipher(mode, key.length), key, iv);
-  return Buffer.concat([header, iv, c.update(plaintext), c.final()]);
+  const aad = mode === "aes-gcm" ? (context ? Buffer.concat([header, context]) : header) : undefined;
+  const r = symmetricOneShot({ dir: "encrypt", key, params: PARAMS[mode], iv, aad }, plaintext);
+  return Buffer.concat(r.tag ? [header, iv, r.data, r.tag] : [header, iv, r.data]);
 }
 
 /** Reads the header without decrypting, to find which key version to load. */
@@ -56,17 +56,15 @@ export function parseHeader(blob: Buffer): ParsedCiphertext {
   return { mode, version: blob.readUInt32BE(4) };
 }
 
-/** Throws (from node:crypto) when the tag, padding, key or context do not match. */
+/** Throws (decrypt_failed) when the tag, padding, key or context do not match. */
 export function decryptBlob(blob: Buffer, key: Buffer, context: Buffer | null): Buffer {
   const { mode } = parseHeader(blob);
   const ivEnd = HEADER + ivLength(mode);
   const iv = blob.subarray(HEADER, ivEnd);
   if (mode === "aes-gcm") {
-    const d = createDecipheriv(nodeCipher(mode, key.length) as "aes-256-gcm", key, iv);
-    d.setAAD(context ? Buffer.concat([blob.subarray(0, HEADER), context]) : blob.subarray(0, HEADER));
-    d.setAuthTag(blob.subarray(blob.length - TAG));
-    return Buffer.concat([d.update(blob.subarray(ivEnd, blob.length - TAG)), d.final()]);
+    const aad = context ? Buffer.concat([blob.subarray(0, HEADER), context]) : blob.subarray(0, HEADER);
+    const tag = blob.subarray(blob.length - TAG);
+    return symmetricOneShot({ dir: "decrypt", key, params: PARAMS[mode], iv, aad, tag }, blob.subarray(ivEnd, blob.length - TAG)).data;
   }
-  const d = createDecipheriv(nodeCipher(mode, key.length), key, iv);
-  return Buffer.concat([d.update(blob.subarray(ivEnd)), d.final()]);
+  return symmetricOneShot({ dir: "decrypt", key, params: PARAMS[mode], iv }, blob.subarray(ivEnd)).data;
 }

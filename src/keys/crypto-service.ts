@@ -1,12 +1,14 @@
 // On-board cryptography and key retrieval: material, encrypt/decrypt/rewrap, datakey, sign/verify, hmac — single and batch.
-import { constants, createHmac, verify as cryptoVerify, randomBytes, timingSafeEqual } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { audited, type OpScope } from "../audit/operation.js";
 import type { AuthCtx } from "../auth/identity.js";
 import type { UseOperation } from "../auth/policy.js";
 import { type CipherMode, CiphertextFormatError, decryptBlob, encryptBlob, parseHeader } from "../crypto/ciphertext.js";
+import { hashBytes } from "../crypto/digest.js";
 import { checkKeyLimits } from "../crypto/key-limits.js";
 import { keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
-import { signAsync } from "../crypto/offload.js";
+import { computeMac, verifyMac } from "../crypto/mac.js";
+import { type SigScheme, signWith, verifyWith } from "../crypto/signature.js";
 import { fail, isStrongroomError, StrongroomError } from "../errors/registry.js";
 import type { KeyRow, ObjectRow } from "./key-model.js";
 import type { KeyService } from "./key-service.js";
@@ -191,34 +193,31 @@ export class CryptoService {
     const algorithm = item.algorithm ?? (fam === "rsa" ? "pss" : "ecdsa");
     if ((fam === "ec") !== (algorithm === "ecdsa"))
       fail("validation", { detail: `algorithm ${algorithm} does not fit key type ${k.type}` });
-    const padding =
-      algorithm === "pss"
-        ? { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }
-        : algorithm === "pkcs1"
-          ? { padding: constants.RSA_PKCS1_PADDING }
-          : {};
-    return { hash, algorithm, padding };
+    // The shared signature primitive (src/crypto/signature.ts, as KMIP Sign runs it): PSS with MGF1 over the message
+    // hash and a salt as long as the digest, both ways.
+    const scheme: SigScheme = { kind: algorithm, hash, mgfHash: hash, saltLength: algorithm === "pss" ? hashBytes(hash) : undefined };
+    return { hash, algorithm, scheme };
   }
 
   private async signOne(k: KeyRow, item: SignItem, run: Run) {
-    const { hash, algorithm, padding } = this.signParams(k, item);
+    const { hash, algorithm, scheme } = this.signParams(k, item);
     const o = await this.protect(k, run, "Sign");
     const key = this.keys.unwrapped(o).privateKey;
     if (!key) return fail("wrong_key_type", { name: k.name, type: k.type, operation: "sign" });
     // A key registered over KMIP before the size limits existed is not used; the signature is made off the event loop.
     checkKeyLimits(key, "registered");
     await this.policy.charge(run.op, o, item.input.length);
-    return { signature: await signAsync(hash, item.input, { key, ...padding }), version: o.version, algorithm, hash };
+    return { signature: await signWith(key, scheme, item.input, false), version: o.version, algorithm, hash };
   }
 
   private async verifyOne(k: KeyRow, item: VerifyItem, run: Run) {
-    const { hash, padding } = this.signParams(k, item);
+    const { scheme } = this.signParams(k, item);
     // Verification uses the public half: its usage mask (Verify) and state decide, as for KMIP Signature Verify.
     const o = await this.policy.publicVersion(k, { purpose: "process", right: run.right, usage: "Verify" }, item.version, run.scope);
     if (!o.public_key) return fail("wrong_key_type", { name: k.name, type: k.type, operation: "verify" });
     const pub = publicKeyFromDer(o.public_key);
     checkKeyLimits(pub, "registered");
-    const valid = cryptoVerify(hash, item.input, { key: pub, ...padding }, item.signature);
+    const valid = verifyWith(pub, scheme, item.input, false, item.signature);
     return { valid, version: o.version };
   }
 
@@ -228,7 +227,7 @@ export class CryptoService {
     const o = await this.protect(k, run, "MACGenerate", item.version);
     await this.policy.charge(run.op, o, item.input.length);
     const hash = k.type.replace("hmac-", "");
-    return { mac: createHmac(hash, this.keys.unwrapped(o).secret).update(item.input).digest(), version: o.version };
+    return { mac: computeMac(this.keys.unwrapped(o).secret, { kind: "hmac", hash }, item.input), version: o.version };
   }
 
   private async hmacVerifyOne(k: KeyRow, item: HmacItem, run: Run) {
@@ -236,8 +235,7 @@ export class CryptoService {
     if (!item.mac) return fail("validation", { detail: "mac is required" });
     const o = await this.process(k, run, "MACVerify", item.version);
     const hash = k.type.replace("hmac-", "");
-    const want = createHmac(hash, this.keys.unwrapped(o).secret).update(item.input).digest();
-    return { valid: want.length === item.mac.length && timingSafeEqual(want, item.mac), version: o.version };
+    return { valid: verifyMac(this.keys.unwrapped(o).secret, { kind: "hmac", hash }, item.input, item.mac), version: o.version };
   }
 
   private core<O extends BatchOp>(op: O): (k: KeyRow, item: BatchOps[O][0], run: Run) => Promise<BatchOps[O][1]> {

@@ -1,23 +1,12 @@
 // Wrapped key export and BYOK import: RSA-AES key wrap (PKCS#11 CKM_RSA_AES_KEY_WRAP), AES-KWP, the server's import key, PCI mode.
-import {
-  constants,
-  createCipheriv,
-  createDecipheriv,
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  type KeyObject,
-  publicEncrypt,
-  randomBytes,
-  randomUUID,
-} from "node:crypto";
+import { createHash, createPrivateKey, createPublicKey, type KeyObject, randomUUID } from "node:crypto";
 import { audited } from "../audit/operation.js";
 import type { ExecutionSummary } from "../auth/governance.js";
 import { type AuthCtx, SYSTEM_ACTOR } from "../auth/identity.js";
 import { type KeyPolicy, requireRole } from "../auth/policy.js";
 import { checkKeyLimits, checkKeyPair, RSA_BITS } from "../crypto/key-limits.js";
+import { kwpWrap, rsaAesUnwrap, rsaAesWrap } from "../crypto/key-wrap.js";
 import { type KeyType, keyBits, keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
-import { rsaPrivate } from "../crypto/offload.js";
 import { fail } from "../errors/registry.js";
 import { canProcess, IMPORT_KEY_NAME, type KeyRow, type KeyView, keyView, type ObjectRow, type Rotation } from "./key-model.js";
 import type { KeyService } from "./key-service.js";
@@ -29,66 +18,10 @@ import { requireUsage, USAGE } from "./usage.js";
 export const WRAP_SCHEMES = ["rsa-aes-kwp", "aes-kwp"] as const;
 export type WrapScheme = (typeof WRAP_SCHEMES)[number];
 
-/** RFC 5649 §3: the alternative initial value of AES Key Wrap with Padding. */
-const KWP_IV = Buffer.from("A65959A6", "hex");
 /** Smallest RSA modulus accepted for wrapping (NIST SP 800-131A: 112-bit security); the whole rule is key-limits.ts. */
 const MIN_RSA_BITS = RSA_BITS.held[0];
 /** Marks the server's import key in its version attributes (with the reserved name and the system owner). */
 const RESERVED = "byok-import";
-
-const kwpAlg = (kek: Buffer) => `id-aes${kek.length * 8}-wrap-pad` as "id-aes256-wrap-pad";
-
-/** AES Key Wrap with Padding (RFC 5649) of `plain` under `kek` (16, 24 or 32 bytes). */
-export function kwpWrap(kek: Buffer, plain: Buffer): Buffer {
-  const c = createCipheriv(kwpAlg(kek), kek, KWP_IV);
-  return Buffer.concat([c.update(plain), c.final()]);
-}
-
-/** Inverse of kwpWrap; throws when the integrity check fails (wrong key or altered ciphertext). */
-export function kwpUnwrap(kek: Buffer, wrapped: Buffer): Buffer {
-  const d = createDecipheriv(kwpAlg(kek), kek, KWP_IV);
-  return Buffer.concat([d.update(wrapped), d.final()]);
-}
-
-/** CKM_RSA_AES_KEY_WRAP: a random AES-256 key wraps `plain` (KWP) and is itself RSA-OAEP-SHA-256 encrypted; RSA part first. */
-export function rsaAesWrap(pub: KeyObject, plain: Buffer): Buffer {
-  const ephemeral = randomBytes(32);
-  try {
-    const head = publicEncrypt({ key: pub, padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash: "sha256" }, ephemeral);
-    return Buffer.concat([head, kwpWrap(ephemeral, plain)]);
-  } finally {
-    ephemeral.fill(0);
-  }
-}
-
-/**
- * Inverse of rsaAesWrap. Every failure — wrong length, OAEP decoding, KWP integrity — ends in the same
- * KWP failure (an OAEP failure continues with a random AES key), so a caller cannot tell which part was
- * wrong: no padding oracle on the import key.
- */
-export async function rsaAesUnwrap(priv: KeyObject, blob: Buffer): Promise<Buffer> {
-  const modulus = (priv.asymmetricKeyDetails?.modulusLength ?? 0) / 8;
-  if (blob.length < modulus + 16 || (blob.length - modulus) % 8 !== 0) throw new Error("wrapped key has the wrong length");
-  let aes: Buffer;
-  try {
-    // The RSA-4096 private operation runs off the event loop (offload.ts).
-    aes = await rsaPrivate({
-      fn: "decrypt",
-      key: priv,
-      padding: constants.RSA_PKCS1_OAEP_PADDING,
-      oaepHash: "sha256",
-      data: blob.subarray(0, modulus),
-    });
-    if (![16, 24, 32].includes(aes.length)) aes = randomBytes(32);
-  } catch {
-    aes = randomBytes(32);
-  }
-  try {
-    return kwpUnwrap(aes, blob.subarray(modulus));
-  } finally {
-    aes.fill(0);
-  }
-}
 
 /** SHA-256 of a public key's SubjectPublicKeyInfo DER, hex. */
 export const spkiFingerprint = (pub: KeyObject): string =>

@@ -1,8 +1,6 @@
-// The one KMIP entry point: handleKmip(identity, bytes, encoding) → bytes, used by the TLS listener and POST /kmip.
-import type { App } from "../app.js";
-import { audited, type OpScope } from "../audit/operation.js";
+// The one KMIP entry point: KmipHandler.reply(identity, bytes, encoding) → bytes, used by the TLS listener and POST /kmip.
+import type { OpScope } from "../audit/operation.js";
 import type { AuthCtx } from "../auth/identity.js";
-import { authorizeKmipOperation } from "../auth/policy.js";
 import { isStrongroomError, StrongroomError } from "../errors/registry.js";
 import { UndoJournal } from "../keys/object-service.js";
 import { TtlvError } from "./codec/errors.js";
@@ -12,9 +10,10 @@ import { Enum } from "./codec/tables.js";
 import { decodeTtlv, encodeTtlv, Tag, type TtlvItem } from "./codec/ttlv.js";
 import { ttlvToXml, xmlToTtlv } from "./codec/xml.js";
 import { buildResponse, type ParsedRequest, type ProtocolVersion, parseRequest, type ResultItem, SUPPORTED_VERSIONS } from "./message.js";
-import type { KmipCall } from "./operation.js";
+import type { KmipCall, KmipServices } from "./operation.js";
+import { StreamSessions } from "./operations/crypto-streams.js";
 import { OPERATIONS } from "./operations/index.js";
-import { budgetFor, itemSize } from "./response-budget.js";
+import { itemSize, ResponseBudget } from "./response-budget.js";
 
 export type KmipEncoding = "ttlv" | "json" | "xml";
 
@@ -25,16 +24,14 @@ export interface KmipLimits {
   maxResponseBytes?: number;
 }
 
-const DEFAULT_LIMITS: KmipLimits = { maxBatchItems: 1000, maxDepth: 32 };
 const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+const DEFAULT_RESPONSE_MEMORY_BYTES = 64 * 1024 * 1024;
 
 /** A reply and the release of the bytes it holds in the server's response budget (call once it is written). */
 export interface KmipReply {
   bytes: Buffer;
   release(): void;
 }
-
-const kebab = (s: string) => s.replace(/([a-z0-9])([A-Z])/g, "$1-$2").toLowerCase();
 
 function decode(bytes: Buffer, encoding: KmipEncoding, limits: KmipLimits): TtlvItem {
   if (encoding === "ttlv") return decodeTtlv(bytes, { maxDepth: limits.maxDepth });
@@ -74,23 +71,6 @@ function messageFailure(e: unknown, v: ProtocolVersion, now: Date): TtlvItem {
   );
 }
 
-/**
- * Handles one KMIP request message for an authenticated identity. Each batch item is authorized
- * and audited on its own, with the KMIP operation as the action. Never throws for bad input: a
- * malformed message gets a failure response in the same encoding.
- */
-export async function handleKmip(
-  app: App,
-  auth: AuthCtx,
-  bytes: Buffer,
-  encoding: KmipEncoding,
-  limits: KmipLimits = DEFAULT_LIMITS,
-): Promise<Buffer> {
-  const r = await handleKmipReply(app, auth, bytes, encoding, limits);
-  r.release();
-  return r.bytes;
-}
-
 /** The encoded size of one batch item of the response (see response-budget.ts). */
 function batchItemSize(v: ProtocolVersion, r: ResultItem, encoding: KmipEncoding): number {
   const item = buildResponse(v, new Date(0), [r], null).value[1];
@@ -98,19 +78,55 @@ function batchItemSize(v: ProtocolVersion, r: ResultItem, encoding: KmipEncoding
 }
 
 /**
- * handleKmip, with the reply's bytes still counted in the server-wide response budget until `release` (the TLS
- * listener and POST /kmip release once the reply is written). Results are sized as they are produced: the item that
- * would take the response past limits.maxResponseBytes, and every item after it, fail with Response Too Large and are
- * not run (with Batch Error Continuation Option Stop or Undo the batch stops there, as after any failure).
+ * KMIP for one server: the services its operations call, the limits both listeners apply, the server-wide budget of
+ * response bytes in flight (limits.responseMemoryBytes) and the multi-part sessions. Built by the composition root
+ * (src/server.ts), which also drops the sessions when the server seals.
  */
-export async function handleKmipReply(
-  app: App,
+export class KmipHandler {
+  /** Response bytes in flight across both listeners (see response-budget.ts). */
+  readonly budget: ResponseBudget;
+  /** Multi-part cryptographic operations in progress. */
+  readonly sessions = new StreamSessions();
+
+  constructor(
+    private readonly services: KmipServices,
+    private readonly limits: KmipLimits,
+    responseMemoryBytes: number = DEFAULT_RESPONSE_MEMORY_BYTES,
+  ) {
+    this.budget = new ResponseBudget(responseMemoryBytes);
+  }
+
+  /**
+   * Handles one KMIP request message for an authenticated identity. Each batch item is authorized and audited on its
+   * own (KmipAuditService.item), with the KMIP operation as the action. Never throws for bad input: a malformed
+   * message gets a failure response in the same encoding.
+   */
+  async handle(auth: AuthCtx, bytes: Buffer, encoding: KmipEncoding): Promise<Buffer> {
+    const r = await this.reply(auth, bytes, encoding);
+    r.release();
+    return r.bytes;
+  }
+
+  /**
+   * `handle`, with the reply's bytes still counted in the server-wide response budget until `release` (the TLS
+   * listener and POST /kmip release once the reply is written). Results are sized as they are produced: the item that
+   * would take the response past limits.maxResponseBytes, and every item after it, fail with Response Too Large and
+   * are not run (with Batch Error Continuation Option Stop or Undo the batch stops there, as after any failure).
+   */
+  reply(auth: AuthCtx, bytes: Buffer, encoding: KmipEncoding): Promise<KmipReply> {
+    return handleKmipReply(this.services, this.sessions, this.budget, auth, bytes, encoding, this.limits);
+  }
+}
+
+async function handleKmipReply(
+  services: KmipServices,
+  sessions: StreamSessions,
+  budget: ResponseBudget,
   auth: AuthCtx,
   bytes: Buffer,
   encoding: KmipEncoding,
-  limits: KmipLimits = DEFAULT_LIMITS,
+  limits: KmipLimits,
 ): Promise<KmipReply> {
-  const budget = budgetFor(app);
   let held = 0;
   let released = false;
   const reply = (b: Buffer): KmipReply => ({
@@ -121,7 +137,7 @@ export async function handleKmipReply(
       budget.give(held);
     },
   });
-  const now = app.clock();
+  const now = services.clock();
   let req: ParsedRequest;
   let version: ProtocolVersion = { major: 1, minor: 4 };
   try {
@@ -129,12 +145,10 @@ export async function handleKmipReply(
     req = parseRequest(msg, limits.maxBatchItems);
     version = replyVersion(req.version);
   } catch (e) {
-    await audited(app.audit, auth, "kmip.message", {}, async () => {
-      throw e instanceof TtlvError ? new StrongroomError("bad_request", { detail: e.message }) : e;
-    }).catch(() => undefined);
+    await services.kmipAudit.unreadable(auth, e instanceof TtlvError ? new StrongroomError("bad_request", { detail: e.message }) : e);
     return reply(encode(messageFailure(e, version, now), encoding));
   }
-  if (app.barrier.sealed) {
+  if (services.sys.sealed) {
     return reply(encode(messageFailure(new StrongroomError("sealed"), version, now), encoding));
   }
 
@@ -191,23 +205,25 @@ export async function handleKmipReply(
         status: Enum.ResultStatus.Success,
       };
       try {
-        result.payload = await audited(app.audit, auth, `kmip.${kebab(opName)}`, {}, async (op: OpScope) => {
-          if (!def) throw new StrongroomError("operation_not_supported", { operation: opName });
-          authorizeKmipOperation(auth.actor, def.name);
-          const call: KmipCall = {
-            app,
-            auth,
-            major: version.major,
-            minor: version.minor,
-            op,
-            payload: item.payload,
-            placeholder,
-            setPlaceholder: (id) => {
-              placeholder = id;
-            },
-          };
-          return def.handle(call);
-        });
+        const run = def
+          ? (op: OpScope) => {
+              const call: KmipCall = {
+                services,
+                sessions,
+                auth,
+                major: version.major,
+                minor: version.minor,
+                op,
+                payload: item.payload,
+                placeholder,
+                setPlaceholder: (id) => {
+                  placeholder = id;
+                },
+              };
+              return def.handle(call);
+            }
+          : null;
+        result.payload = await services.kmipAudit.item(auth, opName, run);
       } catch (e) {
         if (isStrongroomError(e) && e.code === "approval_required") {
           // Dual control: "Operation Pending" with the approval id as Asynchronous Correlation Value.
@@ -232,12 +248,12 @@ export async function handleKmipReply(
   };
   if (!undo) await runBatch();
   else {
-    await app.objects.undoable(undo, runBatch);
+    await services.objects.undoable(undo, runBatch);
     if (results.some((r) => r.status === Enum.ResultStatus.OperationFailed) && results.length > 1) {
       // Batch Error Continuation Option "Undo: If any operation in the request fails, then the server SHALL undo all
       // the previous operations"; their results say Operation Undone.
       try {
-        await audited(app.audit, auth, "kmip.undo", {}, (op: OpScope) => app.objects.undo(op, undo));
+        await services.kmipAudit.undo(auth, undo);
         for (const r of results) if (r.status === Enum.ResultStatus.Success) r.status = Enum.ResultStatus.OperationUndone;
       } catch {
         // The earlier items stay as they were reported: done.

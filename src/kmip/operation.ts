@@ -1,12 +1,67 @@
 // The shape of a KMIP operation handler and the per-batch-item context it gets.
-import type { App } from "../app.js";
 import type { OpScope } from "../audit/operation.js";
 import type { AuthCtx } from "../auth/identity.js";
 import { fail } from "../errors/registry.js";
+import type { KeyService } from "../keys/key-service.js";
+import type { KeyUseService } from "../keys/key-use.js";
+import type { KmipAuditService } from "../keys/kmip-audit.js";
+import type { ObjectService } from "../keys/object-service.js";
+import type { SysService } from "../sys/sys-service.js";
 import { find, ItemType, type StructureItem, Tag, type TtlvItem } from "./codec/ttlv.js";
+import type { StreamSessions } from "./operations/crypto-streams.js";
+
+/** The settings KMIP answers with (Query) and bounds Locate by; bound by the composition root from the configuration. */
+export interface KmipSettings {
+  /** Server Name in Query's Server Information (config `node`). */
+  node: string;
+  /** The KMIP port named in Query's profile information (config `listen.kmipPort`). */
+  kmipPort: number;
+  /** limits.kmipLocateMaxItems: most Unique Identifiers one Locate returns. */
+  locateMaxItems: number;
+  /** limits.kmipLocateScanMax: most candidate objects a Locate filters. */
+  locateScanMax: number;
+}
+
+/**
+ * The services KMIP calls — and nothing else: no store, no audit log, no barrier, no configuration (the KMIP side of
+ * `RouteServices` in src/http/route.ts). Each service authorizes, acts and commits its changes through the batch
+ * item's audit scope; `kmipAudit` runs each batch item as its own authorized, audited operation.
+ */
+export interface KmipServices {
+  /** Managed objects by Unique Identifier: what the KMIP operations create, find, change and retire. */
+  objects: Pick<
+    ObjectService,
+    | "authorized"
+    | "load"
+    | "namesOf"
+    | "create"
+    | "createKeyPair"
+    | "register"
+    | "rekey"
+    | "activate"
+    | "revoke"
+    | "destroy"
+    | "updateAttributes"
+    | "markServed"
+    | "locate"
+    | "undoable"
+  >;
+  /** The one key-use policy (use and release of a key version), as REST calls it. */
+  keyUse: Pick<KeyUseService, "object" | "charge" | "refuseClearImport" | "refuseClearUnwrap">;
+  /** The clear material of an object already loaded through `objects` (certificate attributes). */
+  keys: Pick<KeyService, "unwrapped">;
+  /** Authorization and audit of batch items, undone batches and unreadable messages. */
+  kmipAudit: KmipAuditService;
+  /** Whether the server is sealed (then every message is refused). */
+  sys: Pick<SysService, "sealed">;
+  clock: () => Date;
+  settings: KmipSettings;
+}
 
 export interface KmipCall {
-  app: App;
+  services: KmipServices;
+  /** Multi-part cryptographic operations in progress (Correlation Values), of the server this call runs in. */
+  sessions: StreamSessions;
   auth: AuthCtx;
   major: number;
   minor: number;

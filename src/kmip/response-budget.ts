@@ -37,15 +37,3 @@ export class ResponseBudget {
     return this.used;
   }
 }
-
-const budgets = new WeakMap<object, ResponseBudget>();
-
-/** The one budget of a running server (`app`), sized by limits.responseMemoryBytes. */
-export function budgetFor(app: { config: { limits: { responseMemoryBytes?: number } } }): ResponseBudget {
-  let b = budgets.get(app);
-  if (!b) {
-    b = new ResponseBudget(app.config.limits.responseMemoryBytes ?? 64 * 1024 * 1024);
-    budgets.set(app, b);
-  }
-  return b;
-}

@@ -7,7 +7,7 @@ export const activate: KmipOperation = {
   name: "Activate",
   async handle(c) {
     const id = targetId(c);
-    await c.app.objects.activate(c.auth, c.op, id);
+    await c.services.objects.activate(c.auth, c.op, id);
     return [uidItem(id)];
   },
 };

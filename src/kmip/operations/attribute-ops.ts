@@ -21,10 +21,10 @@ import { encodeMaterial, storedFormat } from "./key-material.js";
 
 /** All attributes of an object as the client sees them (Digest computed from the material). */
 export async function allAttributes(c: KmipCall, l: Loaded): Promise<Attr[]> {
-  const names = await c.app.objects.namesOf(l.obj.id);
+  const names = await c.services.objects.namesOf(l.obj.id);
   const list = objectAttributes(l.obj, names, () => digestInput(c, l.obj), { major: c.major, minor: c.minor });
   if (l.obj.object_type === "Certificate" && l.obj.material)
-    list.push(...certificateAttributes(c.app.keys.unwrapped(l.obj).secret, c.major));
+    list.push(...certificateAttributes(c.services.keys.unwrapped(l.obj).secret, c.major));
   return list;
 }
 
@@ -32,7 +32,7 @@ export async function allAttributes(c: KmipCall, l: Loaded): Promise<Attr[]> {
 export function digestInput(c: KmipCall, o: ObjectRow): DigestInput | null {
   try {
     if (o.object_type !== "PublicKey" && !o.material) return null;
-    const secret = o.object_type === "PublicKey" ? null : c.app.keys.unwrapped(o).secret;
+    const secret = o.object_type === "PublicKey" ? null : c.services.keys.unwrapped(o).secret;
     // Certificates and opaque objects: the digest of the value itself, with no Key Format Type.
     if (o.object_type === "Certificate" || o.object_type === "OpaqueObject") return { bytes: secret as Buffer, format: null };
     const format = storedFormat(o);
@@ -61,7 +61,7 @@ export interface AttrChange {
  */
 export async function applyChange(c: KmipCall, id: string, ch: AttrChange): Promise<TtlvItem | undefined> {
   let result: TtlvItem | undefined;
-  await c.app.objects.updateAttributes(c.auth, c.op, id, (attrs: ObjectAttributes, l, names) => {
+  await c.services.objects.updateAttributes(c.auth, c.op, id, (attrs: ObjectAttributes, l, names) => {
     const st = l.obj.state;
     if (ch.name === "Deactivation Date") {
       const at = scheduledDate(ch, l.obj.deactivated_at);

@@ -8,7 +8,7 @@ export const check: KmipOperation = {
   name: "Check",
   async handle(c) {
     const id = targetId(c);
-    const { obj } = await c.app.objects.authorized(c.auth, c.op, id, "read");
+    const { obj } = await c.services.objects.authorized(c.auth, c.op, id, "read");
     const mask = find(c.payload, Tag.CryptographicUsageMask);
     if (mask && mask.type === ItemType.Integer && (obj.usage_mask & mask.value) !== mask.value) {
       fail("usage_not_permitted", { detail: `the usage mask of ${id} does not allow the requested use` });

@@ -1,4 +1,5 @@
 // The request/response flow shared by KMIP Encrypt and Decrypt: key checks, parameters, one-shot or multi-part, response fields.
+import { type Direction, type SymOp, symmetric } from "../../crypto/sym-cipher.js";
 import { fail } from "../../errors/registry.js";
 import { Enum } from "../codec/tables.js";
 import { bytes, Tag, type TtlvItem } from "../codec/ttlv.js";
@@ -16,7 +17,7 @@ import {
   wrongKey,
 } from "./crypto-params.js";
 import { endStream, guarded, openStream, resumeStream, streamStep } from "./crypto-streams.js";
-import { type Direction, type SymOp, symmetric } from "./sym-cipher.js";
+import { symParams } from "./sym-params.js";
 
 /** The response fields that are present. */
 const present = (...items: (TtlvItem | null)[]): TtlvItem[] => items.filter((x): x is TtlvItem => x !== null);
@@ -74,12 +75,11 @@ export async function runCipher(
   }
   // PCI mode: a key-wrap decryption would hand wrapped key material back in clear (a key-use rule).
   const M = Enum.BlockCipherMode;
-  if (dir === "decrypt" && (params.mode === M.NISTKeyWrap || params.mode === M.AESKeyWrapPadding)) c.app.keyUse.refuseClearUnwrap();
+  if (dir === "decrypt" && (params.mode === M.NISTKeyWrap || params.mode === M.AESKeyWrapPadding)) c.services.keyUse.refuseClearUnwrap();
   const s = symmetric({
     dir,
-    family,
     key: symmetricSecret(u, op),
-    params,
+    params: symParams(family, params),
     iv: optionalBytes(c, Tag.IVCounterNonce, "IV/Counter/Nonce"),
     aad: optionalBytes(c, Tag.AuthenticatedEncryptionAdditionalData, "Authenticated Encryption Additional Data"),
     tag: tagIn,

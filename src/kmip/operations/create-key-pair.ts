@@ -21,11 +21,11 @@ export const createKeyPair: KmipOperation = {
     const type = typeFor(privAttrs, "PrivateKey");
     if (!canGenerate(type) || !/^(rsa|ec)-/.test(type)) fail("feature_not_supported", { detail: `cannot generate ${type} key pairs` });
     requireQuantumSafe([...privAttrs, ...pubAttrs], type);
-    const ids = await c.app.objects.createKeyPair(
+    const ids = await c.services.objects.createKeyPair(
       c.auth,
       c.op,
-      specFrom(privAttrs, "PrivateKey", type, false, {}, c.app.clock()),
-      specFrom(pubAttrs, "PublicKey", type, true, {}, c.app.clock()),
+      specFrom(privAttrs, "PrivateKey", type, false, {}, c.services.clock()),
+      specFrom(pubAttrs, "PublicKey", type, true, {}, c.services.clock()),
     );
     c.setPlaceholder(ids.privateId);
     return [text(Tag.PrivateKeyUniqueIdentifier, ids.privateId), text(Tag.PublicKeyUniqueIdentifier, ids.publicId)];

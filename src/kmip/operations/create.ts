@@ -15,7 +15,7 @@ export const create: KmipOperation = {
     const type = typeFor(attrs, objectType);
     if (!canGenerate(type)) fail("feature_not_supported", { detail: `cannot generate ${type} keys` });
     requireQuantumSafe(attrs, type);
-    const id = await c.app.objects.create(c.auth, c.op, specFrom(attrs, objectType, type, false, {}, c.app.clock()));
+    const id = await c.services.objects.create(c.auth, c.op, specFrom(attrs, objectType, type, false, {}, c.services.clock()));
     c.setPlaceholder(id);
     return [enm(Tag.ObjectType, 2), uidItem(id)];
   },

@@ -113,13 +113,6 @@ export function hashName(v: number | undefined, what = "Hashing Algorithm"): str
   return n;
 }
 
-/** Digest length in bytes of a node:crypto hash name. */
-export const hashBytes = (h: string): number => {
-  const m = /(\d+)$/.exec(h);
-  if (h === "sha1") return 20;
-  return Number(m?.[1]) / 8;
-};
-
 // ---- data fields ----
 
 export function optionalBytes(c: KmipCall, tag: number, what: string): Buffer | undefined {
@@ -163,10 +156,10 @@ export async function useKey(
   purpose: Purpose,
 ): Promise<UsableKey> {
   const id = targetId(c);
-  const { obj, key, unwrapped } = await c.app.keyUse.object(c.auth, c.op, id, { purpose, right, usage });
+  const { obj, key, unwrapped } = await c.services.keyUse.object(c.auth, c.op, id, { purpose, right, usage });
   if (purpose === "protect") {
     const data = find(c.payload, Tag.Data);
-    await c.app.keyUse.charge(c.op, obj, data && data.type === ItemType.ByteString ? data.value.length : 0);
+    await c.services.keyUse.charge(c.op, obj, data && data.type === ItemType.ByteString ? data.value.length : 0);
   }
   return { id, obj, key, unwrapped };
 }

@@ -10,7 +10,7 @@ export interface StreamState {
   dispose(): void;
 }
 
-interface Session {
+export interface Session {
   owner: string;
   op: string;
   objectId: string | null;
@@ -25,8 +25,31 @@ const MAX_PER_OWNER = 16;
 const PART_BUFFER_BYTES = 1024 * 1024;
 const IDLE_MS = 10 * 60_000;
 
-/** Sessions per App instance (several instances may share a process in tests). */
-const sessions = new WeakMap<object, Map<string, Session>>();
+/**
+ * The multi-part sessions of one server (both listeners). Owned by the KMIP handler and dropped when the server seals
+ * (`clear`): their cipher contexts hold key material.
+ */
+export class StreamSessions {
+  private readonly open = new Map<string, Session>();
+
+  /** The live sessions, expired ones dropped first. */
+  table(): Map<string, Session> {
+    const now = Date.now();
+    for (const [k, s] of this.open) {
+      if (s.expires <= now) {
+        s.state.dispose();
+        this.open.delete(k);
+      }
+    }
+    return this.open;
+  }
+
+  /** Disposes every session. */
+  clear(): void {
+    for (const s of this.open.values()) s.state.dispose();
+    this.open.clear();
+  }
+}
 
 export type StreamStep =
   /** A whole operation in one call (no indicators, or Init and Final together). */
@@ -51,27 +74,7 @@ export function streamStep(c: KmipCall): StreamStep {
 
 const ownerOf = (c: KmipCall): string => `${c.auth.actor.role}\u0000${c.auth.actor.cn}\u0000${c.auth.actor.serial}`;
 
-function table(c: KmipCall): Map<string, Session> {
-  let t = sessions.get(c.app);
-  if (!t) {
-    const fresh = new Map<string, Session>();
-    t = fresh;
-    sessions.set(c.app, fresh);
-    // Sealing drops every session: their cipher contexts hold key material.
-    c.app.barrier.onSeal(() => {
-      for (const s of fresh.values()) s.state.dispose();
-      fresh.clear();
-    });
-  }
-  const now = Date.now();
-  for (const [k, s] of t) {
-    if (s.expires <= now) {
-      s.state.dispose();
-      t.delete(k);
-    }
-  }
-  return t;
-}
+const table = (c: KmipCall): Map<string, Session> => c.sessions.table();
 
 /** Opens a session for the first part; returns its Correlation Value. */
 export function openStream(c: KmipCall, op: string, objectId: string | null, state: StreamState): Buffer {

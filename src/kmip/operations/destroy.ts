@@ -10,7 +10,7 @@ export const destroy: KmipOperation = {
   async handle(c) {
     const id = targetId(c);
     // The Digest describes the value the object had; it stays an attribute of the destroyed object.
-    await c.app.objects.destroy(c.auth, c.op, id, (obj) => {
+    await c.services.objects.destroy(c.auth, c.op, id, (obj) => {
       const d = digestInput(c, obj);
       return d ? { digest: encodeTtlv(digestAttribute(d)).toString("base64") } : {};
     });

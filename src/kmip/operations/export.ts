@@ -12,7 +12,7 @@ export const exportObject: KmipOperation = {
     const id = targetId(c);
     // Export is Get plus attributes: the same policy ("material"), state and extractability rules apply.
     const [objectType, uid, body] = await get.handle(c);
-    const l = await c.app.objects.load(undefined, id);
+    const l = await c.services.objects.load(undefined, id);
     const attrs = (await allAttributes(c, l)).filter((a) => a.name !== "Unique Identifier");
     return [objectType, uid, attributesStructure(attrs, c.major), body];
   },

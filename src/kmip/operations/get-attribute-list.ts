@@ -10,7 +10,7 @@ export const getAttributeList: KmipOperation = {
   name: "GetAttributeList",
   async handle(c) {
     const id = targetId(c);
-    const l = await c.app.objects.authorized(c.auth, c.op, id, "read");
+    const l = await c.services.objects.authorized(c.auth, c.op, id, "read");
     const names = [...new Set((await allAttributes(c, l)).map((a) => a.name))];
     if (!is2x(c.major)) return [uidItem(id), ...names.map((n) => text(Tag.AttributeName, n))];
     return [

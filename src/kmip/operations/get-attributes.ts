@@ -8,7 +8,7 @@ export const getAttributes: KmipOperation = {
   name: "GetAttributes",
   async handle(c) {
     const id = targetId(c);
-    const l = await c.app.objects.authorized(c.auth, c.op, id, "read");
+    const l = await c.services.objects.authorized(c.auth, c.op, id, "read");
     const all = await allAttributes(c, l);
     const wanted = requestedNames(c.payload, c.major);
     const list = wanted.length ? all.filter((a) => wanted.includes(a.name)) : all;

@@ -1,5 +1,7 @@
 // KMIP Get: the object in the requested Key Format Type, optionally wrapped by a server-held AES or RSA key.
-import { constants, createCipheriv, createPublicKey, publicEncrypt } from "node:crypto";
+import { createPublicKey } from "node:crypto";
+import { rsaEncrypt } from "../../crypto/rsa-cipher.js";
+import { symmetricOneShot } from "../../crypto/sym-cipher.js";
 import { fail } from "../../errors/registry.js";
 import type { ObjectRow } from "../../keys/key-model.js";
 import type { ObjectAttributes } from "../../keys/key-service.js";
@@ -8,6 +10,7 @@ import { Enum } from "../codec/tables.js";
 import { bytes, enm, find, ItemType, type StructureItem, struct, Tag, type TtlvItem, text } from "../codec/ttlv.js";
 import { type KmipCall, type KmipOperation, targetId } from "../operation.js";
 import { OBJECT_TAGS, uidItem } from "./common.js";
+import { hashName } from "./crypto-params.js";
 import { encodeMaterial, keyBlock, storedFormat } from "./key-material.js";
 
 /** Wraps `plain` (TTLV-encoded Key Material is not used: KMIP wraps the key bytes) under a server-held key. */
@@ -21,37 +24,33 @@ async function wrap(c: KmipCall, spec: TtlvItem, plain: Buffer): Promise<{ wrapp
   if (!wid || wid.type !== ItemType.TextString) return fail("validation", { detail: "wrapping key Unique Identifier missing" });
   const params = find(eki, Tag.CryptographicParameters);
   // The wrapping key is used, not revealed: a protect use with Wrap Key usage, decided by the key-use policy.
-  const w = await c.app.keyUse.object(c.auth, c.op, wid.value, { purpose: "wrap" });
-  await c.app.keyUse.charge(c.op, w.obj, plain.length);
+  const w = await c.services.keyUse.object(c.auth, c.op, wid.value, { purpose: "wrap" });
+  await c.services.keyUse.charge(c.op, w.obj, plain.length);
   let wrapped: Buffer;
-  if (w.obj.object_type === "SymmetricKey" && w.unwrapped) {
-    const key = w.unwrapped.secret;
+  if (w.obj.object_type === "SymmetricKey" && w.unwrapped && w.obj.type.startsWith("aes-")) {
     const mode = params ? (find(params, Tag.BlockCipherMode)?.value as number | undefined) : undefined;
     const padded = mode === Enum.BlockCipherMode.AESKeyWrapPadding;
     if (!padded && plain.length % 8 !== 0)
       fail("crypto_params", { detail: "RFC 3394 key wrap needs a multiple of 8 bytes; use AES Key Wrap Padding" });
-    const cipher = createCipheriv(
-      `id-aes${key.length * 8}-wrap${padded ? "-pad" : ""}` as "id-aes256-wrap",
-      key,
-      Buffer.from(padded ? "A65959A6" : "A6A6A6A6A6A6A6A6", "hex"),
-    );
-    wrapped = Buffer.concat([cipher.update(plain), cipher.final()]);
+    // The shared AES key wrap (src/crypto/sym-cipher.ts) with the standard integrity check values.
+    wrapped = symmetricOneShot(
+      { dir: "encrypt", key: w.unwrapped.secret, params: { cipher: "aes", mode: padded ? "kwp" : "kw" } },
+      plain,
+    ).data;
   } else if (
     (w.obj.object_type === "PublicKey" || w.obj.object_type === "PrivateKey") &&
     w.obj.public_key &&
     w.obj.type.startsWith("rsa-")
   ) {
     const hashId = params ? (find(params, Tag.HashingAlgorithm)?.value as number | undefined) : undefined;
-    const oaepHash =
-      hashId === Enum.HashingAlgorithm.SHA_1
-        ? "sha1"
-        : hashId === Enum.HashingAlgorithm.SHA_384
-          ? "sha384"
-          : hashId === Enum.HashingAlgorithm.SHA_512
-            ? "sha512"
-            : "sha256";
-    wrapped = publicEncrypt(
-      { key: createPublicKey({ key: w.obj.public_key, format: "der", type: "spki" }), padding: constants.RSA_PKCS1_OAEP_PADDING, oaepHash },
+    const mgfId = params ? (find(params, Tag.MaskGeneratorHashingAlgorithm)?.value as number | undefined) : undefined;
+    // RSA-OAEP: SHA-256 unless the Cryptographic Parameters name a hash (any the server knows); MGF1 over the same
+    // hash unless they name another (then the hand-written encoding of src/crypto/rsa-padding.ts runs).
+    const oaepHash = hashId === undefined ? "sha256" : hashName(hashId);
+    const mgfHash = mgfId === undefined ? oaepHash : hashName(mgfId, "Mask Generator Hashing Algorithm");
+    wrapped = rsaEncrypt(
+      createPublicKey({ key: w.obj.public_key, format: "der", type: "spki" }),
+      { padding: "oaep", hash: oaepHash, mgfHash },
       plain,
     );
   } else {
@@ -89,7 +88,7 @@ export const get: KmipOperation = {
     const spec = find(c.payload, Tag.KeyWrappingSpecification);
     // Releasing the value: the key-use policy decides (the "material" right, state, exportable / Extractable, PCI
     // mode, Sensitive, reserved keys). Certificates and opaque objects are never wrapped by Get: they leave in clear.
-    const { obj, key, unwrapped } = await c.app.keyUse.object(c.auth, c.op, id, (o) => ({
+    const { obj, key, unwrapped } = await c.services.keyUse.object(c.auth, c.op, id, (o) => ({
       purpose: "release",
       form: spec && o.object_type !== "Certificate" && o.object_type !== "OpaqueObject" ? "wrapped" : "clear",
     }));
@@ -113,7 +112,7 @@ export const get: KmipOperation = {
     }
     c.op.target = { name: key.name, version: obj.version };
     // "The server SHALL change the [Fresh] attribute value to False as soon as the object has been served to a client."
-    if (!factsOf(stored).served) await c.app.objects.markServed(c.op, id);
+    if (!factsOf(stored).served) await c.services.objects.markServed(c.op, id);
     return [enm(Tag.ObjectType, Enum.ObjectType[obj.object_type]), uidItem(id), body];
   },
 };

@@ -118,7 +118,7 @@ export const locate: KmipOperation = {
     const attrs = locateAttributes(c.payload);
     const max = find(c.payload, Tag.MaximumItems);
     const offset = find(c.payload, Tag.OffsetItems);
-    const { kmipLocateMaxItems: cap, kmipLocateScanMax: scanMax } = c.app.config.limits;
+    const { locateMaxItems: cap, locateScanMax: scanMax } = c.services.settings;
     const groups = new Map<string, Attr[]>();
     for (const a of attrs) {
       if (UNEVALUABLE.has(a.name) || a.name.startsWith("Certificate Subject ") || a.name.startsWith("Certificate Issuer "))
@@ -185,7 +185,7 @@ export const locate: KmipOperation = {
         return true;
       };
     }
-    const { ids, total } = none ? { ids: [], total: 0 } : await c.app.objects.locate(c.auth, f);
+    const { ids, total } = none ? { ids: [], total: 0 } : await c.services.objects.locate(c.auth, f);
     // "Located Items … A server MAY elect to omit this value from the Response if it is unable or unwilling to
     // determine the total count of matched items" (KMIP 1.3+). It only tells the client something when it pages
     // with Maximum Items or Offset Items, so it is returned then.

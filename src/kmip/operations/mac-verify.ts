@@ -1,5 +1,5 @@
 // KMIP MAC Verify (KMIP 1.4 §4.34 and 2.x): recomputes an HMAC or AES-CMAC and compares in constant time → Validity Indicator.
-import { timingSafeEqual } from "node:crypto";
+import { verifyMac } from "../../crypto/mac.js";
 import { fail } from "../../errors/registry.js";
 import { Enum } from "../codec/tables.js";
 import { enm, Tag } from "../codec/ttlv.js";
@@ -7,7 +7,7 @@ import type { KmipOperation } from "../operation.js";
 import { uidItem } from "./common.js";
 import { effectiveParams, optionalBytes, symmetricSecret, useKey } from "./crypto-params.js";
 import { runBuffered, streamStep } from "./crypto-streams.js";
-import { computeMac, macAlgorithm, macInput } from "./mac.js";
+import { macAlgorithm, macInput } from "./mac.js";
 
 export const macVerify: KmipOperation = {
   name: "MACVerify",
@@ -27,10 +27,7 @@ export const macVerify: KmipOperation = {
       macInput(c, step),
       () => macAlgorithm(u, effectiveParams(c, u.obj)),
       (alg, all) => {
-        const expected = computeMac(key, alg, all);
-        const mac = given as Buffer;
-        const valid = mac.length === expected.length && timingSafeEqual(mac, expected);
-        expected.fill(0);
+        const valid = verifyMac(key, alg, all, given as Buffer);
         return [uidItem(u.id), enm(Tag.ValidityIndicator, valid ? Enum.ValidityIndicator.Valid : Enum.ValidityIndicator.Invalid)];
       },
       [uidItem(u.id)],

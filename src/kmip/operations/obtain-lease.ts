@@ -9,7 +9,7 @@ export const obtainLease: KmipOperation = {
   name: "ObtainLease",
   async handle(c) {
     const id = targetId(c);
-    const { obj } = await c.app.objects.authorized(c.auth, c.op, id, "read");
+    const { obj } = await c.services.objects.authorized(c.auth, c.op, id, "read");
     // A lease only makes sense for an object that may still be used.
     if (obj.state !== "Active") fail("invalid_state", { detail: `object ${id} is ${obj.state}; leases are granted on Active objects` });
     // The answer is the Lease Time and the Last Change Date, with which the client can tell whether its copy is current.

@@ -63,11 +63,11 @@ export const query: KmipOperation = {
     if (fns.has(Enum.QueryFunction.QueryObjects)) out.push(...Object.keys(OBJECT_TYPE_NAMES).map((t) => enm(Tag.ObjectType, Number(t))));
     // Query Profiles and Query Capabilities exist from KMIP 1.3 on.
     const v13 = c.major > 1 || c.minor >= 3;
-    if (fns.has(Enum.QueryFunction.QueryProfiles) && v13) out.push(...profiles(c.major, c.minor, c.app.config.listen.kmipPort));
+    if (fns.has(Enum.QueryFunction.QueryProfiles) && v13) out.push(...profiles(c.major, c.minor, c.services.settings.kmipPort));
     if (fns.has(Enum.QueryFunction.QueryCapabilities) && v13) out.push(capabilities(c.major, c.minor));
     if (fns.has(Enum.QueryFunction.QueryServerInformation)) {
       out.push(text(Tag.VendorIdentification, "Strongroom"));
-      out.push(struct(Tag.ServerInformation, text(Tag.ServerName, c.app.config.node), text(Tag.ServerVersion, VERSION)));
+      out.push(struct(Tag.ServerInformation, text(Tag.ServerName, c.services.settings.node), text(Tag.ServerVersion, VERSION)));
     }
     return out;
   },

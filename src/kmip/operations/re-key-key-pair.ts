@@ -10,7 +10,7 @@ export const reKeyKeyPair: KmipOperation = {
     const id = p && p.type === ItemType.TextString ? p.value : c.placeholder;
     if (!id) return fail("validation", { detail: "Private Key Unique Identifier missing" });
     const off = find(c.payload, Tag.Offset);
-    const r = await c.app.objects.rekey(c.auth, c.op, id, off ? Number(off.value) : undefined);
+    const r = await c.services.objects.rekey(c.auth, c.op, id, off ? Number(off.value) : undefined);
     c.setPlaceholder(r.id);
     return [text(Tag.PrivateKeyUniqueIdentifier, r.id), text(Tag.PublicKeyUniqueIdentifier, r.publicId ?? "")];
   },

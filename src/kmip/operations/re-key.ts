@@ -8,7 +8,7 @@ export const reKey: KmipOperation = {
   async handle(c) {
     const id = targetId(c);
     const off = find(c.payload, Tag.Offset);
-    const r = await c.app.objects.rekey(c.auth, c.op, id, off ? Number(off.value) : undefined);
+    const r = await c.services.objects.rekey(c.auth, c.op, id, off ? Number(off.value) : undefined);
     c.setPlaceholder(r.id);
     return [uidItem(r.id)];
   },

@@ -19,7 +19,7 @@ export async function registerFrom(c: KmipCall, importId?: string): Promise<stri
   // PCI mode: secret material is not accepted in clear text (a wrapped Key Block is refused below as unsupported).
   const kb0 = find(obj, Tag.KeyBlock);
   if (!(kb0 && find(kb0, Tag.KeyWrappingData)))
-    c.app.keyUse.refuseClearImport(
+    c.services.keyUse.refuseClearImport(
       objectType,
       "import the key wrapped under the key from GET /v1/sys/wrapping-key with POST /v1/keys/import (scheme rsa-aes-kwp)",
     );
@@ -64,10 +64,10 @@ export async function registerFrom(c: KmipCall, importId?: string): Promise<stri
   }
   try {
     const type = typeFor(attrs, objectType, { algorithm: m.algorithm, length: m.length });
-    return await c.app.objects.register(
+    return await c.services.objects.register(
       c.auth,
       c.op,
-      specFrom(attrs, objectType, type, objectType === "PublicKey", facts, c.app.clock()),
+      specFrom(attrs, objectType, type, objectType === "PublicKey", facts, c.services.clock()),
       m.secret,
       m.publicKey,
       importId,

@@ -15,7 +15,7 @@ export const revoke: KmipOperation = {
     if (!code || code.type !== ItemType.Enumeration) fail("validation", { detail: "Revocation Reason Code missing" });
     const occ = find(c.payload, Tag.CompromiseOccurrenceDate);
     const when = occ && occ.type === ItemType.DateTime ? new Date(Number(occ.value) * 1000) : undefined;
-    await c.app.objects.revoke(c.auth, c.op, id, reasonName(code?.value as number) as RevocationReason, when);
+    await c.services.objects.revoke(c.auth, c.op, id, reasonName(code?.value as number) as RevocationReason, when);
     return [uidItem(id)];
   },
 };

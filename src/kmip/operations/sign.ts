@@ -1,21 +1,14 @@
-// KMIP Sign (KMIP 1.4 §4.31 and 2.x): RSA-PSS, RSA PKCS#1 v1.5 and ECDSA (DER) over Data or Digested Data, one-shot or multi-part.
-import { constants, createHash, verify as cryptoVerify, type KeyObject } from "node:crypto";
-import { signAsync } from "../../crypto/offload.js";
-import { fail, isStrongroomError } from "../../errors/registry.js";
+// KMIP Sign (KMIP 1.4 §4.31 and 2.x): Cryptographic Parameters → a src/crypto/signature.ts scheme (RSA-PSS, PKCS#1 v1.5, ECDSA) over Data or Digested Data.
+import type { KeyObject } from "node:crypto";
+import { hashBytes } from "../../crypto/digest.js";
+import { type SigScheme, signWith } from "../../crypto/signature.js";
+import { fail } from "../../errors/registry.js";
 import { Enum } from "../codec/tables.js";
 import { bytes, Tag } from "../codec/ttlv.js";
 import type { KmipCall, KmipOperation } from "../operation.js";
 import { uidItem } from "./common.js";
-import { type CryptoParams, effectiveParams, hashBytes, hashName, name, optionalBytes, privateKeyOf, useKey } from "./crypto-params.js";
+import { type CryptoParams, effectiveParams, hashName, name, optionalBytes, privateKeyOf, useKey } from "./crypto-params.js";
 import { runBuffered, type StreamStep, streamStep } from "./crypto-streams.js";
-import { modulusBytes, pkcs1SignDigest, pkcs1VerifyDigest, pssSignDigest, pssVerifyDigest } from "./rsa-padding.js";
-
-export interface SigScheme {
-  kind: "pss" | "pkcs1" | "ecdsa";
-  hash: string;
-  mgfHash: string;
-  saltLength?: number;
-}
 
 const D = Enum.DigitalSignatureAlgorithm;
 const H = Enum.HashingAlgorithm;
@@ -109,60 +102,6 @@ export function signInput(c: KmipCall, step: StreamStep): { data: Buffer; prehas
   }
   if (!data && step.kind !== "continue") fail("validation", { detail: "Data or Digested Data missing" });
   return { data: data ?? Buffer.alloc(0), prehashed: false };
-}
-
-/** Signs off the event loop (libuv's pool for crypto.sign, a worker for the raw RSA primitive). */
-export async function signWith(priv: KeyObject, s: SigScheme, data: Buffer, prehashed: boolean): Promise<Buffer> {
-  try {
-    if (s.kind === "ecdsa") {
-      // node:crypto has no ECDSA over a caller's digest.
-      if (prehashed) fail("feature_not_supported", { detail: "ECDSA over Digested Data is not supported; send Data" });
-      return await signAsync(s.hash, data, { key: priv, dsaEncoding: "der" });
-    }
-    if (s.kind === "pkcs1") {
-      return prehashed
-        ? await pkcs1SignDigest(priv, s.hash, data)
-        : await signAsync(s.hash, data, { key: priv, padding: constants.RSA_PKCS1_PADDING });
-    }
-    if (prehashed || s.mgfHash !== s.hash) {
-      return await pssSignDigest(priv, s.hash, s.mgfHash, prehashed ? data : createHash(s.hash).update(data).digest(), s.saltLength);
-    }
-    return await signAsync(s.hash, data, {
-      key: priv,
-      padding: constants.RSA_PKCS1_PSS_PADDING,
-      saltLength: s.saltLength ?? constants.RSA_PSS_SALTLEN_DIGEST,
-    });
-  } catch (e) {
-    if (isStrongroomError(e)) throw e;
-    return fail("crypto_failed", { detail: "signing failed" });
-  }
-}
-
-/** True only for a valid signature; a malformed one is simply not valid. */
-export function verifyWith(pub: KeyObject, s: SigScheme, data: Buffer, prehashed: boolean, sig: Buffer): boolean {
-  try {
-    if (s.kind === "ecdsa") {
-      if (prehashed) fail("feature_not_supported", { detail: "ECDSA over Digested Data is not supported; send Data" });
-      return cryptoVerify(s.hash, data, { key: pub, dsaEncoding: "der" }, sig);
-    }
-    if (s.kind === "pkcs1") {
-      if (prehashed) return pkcs1VerifyDigest(pub, s.hash, data, sig);
-      return sig.length === modulusBytes(pub) && cryptoVerify(s.hash, data, { key: pub, padding: constants.RSA_PKCS1_PADDING }, sig);
-    }
-    if (prehashed || s.mgfHash !== s.hash) {
-      return pssVerifyDigest(pub, s.hash, s.mgfHash, prehashed ? data : createHash(s.hash).update(data).digest(), sig, s.saltLength);
-    }
-    // Without a Salt Length the salt length is read from the signature.
-    return cryptoVerify(
-      s.hash,
-      data,
-      { key: pub, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: s.saltLength ?? constants.RSA_PSS_SALTLEN_AUTO },
-      sig,
-    );
-  } catch (e) {
-    if (isStrongroomError(e)) throw e;
-    return false;
-  }
 }
 
 export const sign: KmipOperation = {

@@ -1,4 +1,5 @@
 // KMIP Signature Verify (KMIP 1.4 §4.32 and 2.x): checks RSA-PSS, RSA PKCS#1 v1.5 and ECDSA signatures → Validity Indicator.
+import { verifyWith } from "../../crypto/signature.js";
 import { fail } from "../../errors/registry.js";
 import { Enum } from "../codec/tables.js";
 import { enm, Tag } from "../codec/ttlv.js";
@@ -6,7 +7,7 @@ import type { KmipOperation } from "../operation.js";
 import { uidItem } from "./common.js";
 import { effectiveParams, optionalBytes, publicKeyOf, useKey } from "./crypto-params.js";
 import { runBuffered, streamStep } from "./crypto-streams.js";
-import { signInput, sigScheme, verifyWith } from "./sign.js";
+import { signInput, sigScheme } from "./sign.js";
 
 export const signatureVerify: KmipOperation = {
   name: "SignatureVerify",

@@ -1,8 +1,21 @@
-// RSA encodings node:crypto does not offer directly, over its raw RSA primitive: OAEP with a distinct MGF1 hash, PKCS#1 v1.5 decryption with implicit rejection, EMSA-PSS and PKCS#1 v1.5 signatures of a given digest.
+// Hand-written RSA encodings, only where node:crypto cannot express the parameters: OAEP and PSS with an MGF1 hash other than the message hash, PKCS#1 v1.5 decryption with implicit rejection, PKCS#1 v1.5 and PSS signatures of a given digest.
 import { constants, createHash, createHmac, type KeyObject, publicDecrypt, publicEncrypt, randomBytes, timingSafeEqual } from "node:crypto";
-import { rsaPrivate } from "../../crypto/offload.js";
-import { fail } from "../../errors/registry.js";
-import { hashBytes } from "./crypto-params.js";
+import { fail } from "../errors/registry.js";
+import { hashBytes } from "./digest.js";
+import { rsaPrivate } from "./offload.js";
+
+/*
+ * Why by hand (everything else goes through node:crypto directly, see rsa-cipher.ts and signature.ts):
+ * - OAEP: node's `oaepHash` sets the label hash and the MGF1 hash together; KMIP's Mask Generator Hashing Algorithm
+ *   may differ (OASIS CS-AC-M-OAEP-8: SHA-384 with MGF1-SHA-256).
+ * - PSS: node's sign/verify have no MGF1 hash option and always hash the data themselves.
+ * - PKCS#1 v1.5 signatures of Digested Data: node hashes the data itself; here the caller's digest is wrapped in its
+ *   DigestInfo and signed with the raw primitive.
+ * - PKCS#1 v1.5 decryption: node 20 refuses RSA_PKCS1_PADDING for private decryption (Marvin); implicit rejection
+ *   keeps it usable without a padding oracle.
+ * Each is cross-tested against the `openssl` command line in test/crypto-rsa-padding.test.ts. The raw private-key
+ * operation runs off the event loop (offload.ts).
+ */
 
 const NO_PADDING = constants.RSA_NO_PADDING;
 

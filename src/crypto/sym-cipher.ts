@@ -1,16 +1,39 @@
-// Symmetric ciphers for KMIP Encrypt/Decrypt over node:crypto: AES (ECB, CBC, CFB, OFB, CTR, GCM, CCM, key wrap), 3DES, ChaCha20(-Poly1305).
+// Symmetric ciphers with plain parameters over node:crypto: AES (ECB, CBC, CFB, OFB, CTR, GCM, CCM, KW, KWP), 3DES, ChaCha20(-Poly1305).
 import { type CipherCCM, type CipherGCM, createCipheriv, createDecipheriv, type DecipherCCM, type DecipherGCM } from "node:crypto";
-import { randomIv } from "../../crypto/random-pool.js";
-import { fail, isStrongroomError } from "../../errors/registry.js";
-import { Enum } from "../codec/tables.js";
-import { Tag } from "../codec/ttlv.js";
-import { type CryptoParams, name } from "./crypto-params.js";
-import type { StreamState } from "./crypto-streams.js";
+import { fail, isStrongroomError } from "../errors/registry.js";
+import { randomIv } from "./random-pool.js";
 
 export type Direction = "encrypt" | "decrypt";
 
+export type SymCipherName = "aes" | "des3" | "chacha20" | "chacha20-poly1305";
+/** Block cipher modes; kw and kwp are AES Key Wrap (RFC 3394) and Key Wrap with Padding (RFC 5649). */
+export type SymMode = "ecb" | "cbc" | "cfb" | "ofb" | "ctr" | "gcm" | "ccm" | "kw" | "kwp";
+
+/** What a protocol asks of a symmetric cipher, in its own units (bits or bytes as named). */
+export interface SymParams {
+  cipher: SymCipherName;
+  /** Required for AES and 3DES; ChaCha20 has none. */
+  mode?: SymMode;
+  /** ECB and CBC: PKCS#5 padding, or none (the default: the data must fill whole blocks). */
+  padding?: "none" | "pkcs5";
+  /** Encryption: the server generates the IV (and then the caller must not send one). */
+  randomIV?: boolean;
+  /** Bits. */
+  ivLength?: number;
+  /** Bytes. */
+  tagLength?: number;
+  /** Bits: GCM's fixed field of a deterministic IV (with invocationFieldLength, its length). */
+  fixedFieldLength?: number;
+  /** Bits. */
+  invocationFieldLength?: number;
+  /** Bits: CTR's counter field (with a nonce shorter than the block). */
+  counterLength?: number;
+  /** CTR (after a shorter nonce) and ChaCha20: the first counter value. */
+  initialCounterValue?: number;
+}
+
 /** One encryption or decryption, run in one call or over several parts. */
-export interface SymOp extends StreamState {
+export interface SymOp {
   /** The IV/Counter/Nonce used (null when the mode has none). */
   iv: Buffer | null;
   /** True when the server generated the IV: "the server … SHALL return it" in IV/Counter/Nonce. */
@@ -21,14 +44,14 @@ export interface SymOp extends StreamState {
   update(data: Buffer): Buffer;
   /** Completes the operation; `tag` is the Authenticated Encryption Tag when decrypting AEAD. */
   final(tag?: Buffer): { data: Buffer; tag?: Buffer };
+  /** Drops the cipher state (a multi-part operation that will not be finished). */
+  dispose(): void;
 }
 
 export interface SymInput {
   dir: Direction;
-  /** Key family of the object ("aes", "des3", "chacha20", "chacha20poly1305"). */
-  family: string;
   key: Buffer;
-  params: CryptoParams;
+  params: SymParams;
   iv?: Buffer;
   aad?: Buffer;
   /** Decrypt: the Authenticated Encryption Tag sent with the first part (it may also come with the last). */
@@ -37,34 +60,8 @@ export interface SymInput {
   totalLength?: number;
 }
 
-const M = Enum.BlockCipherMode;
-const P = Enum.PaddingMethod;
-const A = Enum.CryptographicAlgorithm;
-
 const badParams = (detail: string): never => fail("crypto_params", { detail });
 const unsupported = (detail: string): never => fail("not_supported", { detail });
-
-/** The cipher family the parameters select for a key of `family`. */
-function cipherFamily(family: string, p: CryptoParams): string {
-  const want = p.algorithm;
-  const mismatch = () => badParams(`Cryptographic Algorithm ${name(Tag.CryptographicAlgorithm, want as number)} does not match the key`);
-  switch (family) {
-    case "aes":
-      if (want !== undefined && want !== A.AES) mismatch();
-      return "aes";
-    case "des3":
-      if (want !== undefined && want !== A.DES3) mismatch();
-      return "des3";
-    case "chacha20":
-    case "chacha20poly1305":
-      if (want === A.ChaCha20Poly1305 || p.mode === M.AEAD) return "chacha20poly1305";
-      if (want === A.ChaCha20) return "chacha20";
-      if (want !== undefined) mismatch();
-      return family;
-    default:
-      return unsupported(`symmetric encryption with ${family} keys is not supported`);
-  }
-}
 
 /**
  * The IV for a mode that needs one. "Random IV: If TRUE, then the server SHALL generate a random IV";
@@ -176,32 +173,27 @@ function create(s: SymInput, alg: string, key: Buffer, iv: Buffer | null, option
   }
 }
 
-function blockMode(s: SymInput, fam: "aes" | "des3"): SymOp {
+function blockMode(s: SymInput, fam: "aes" | "des3", mode: SymMode): SymOp {
   const p = s.params;
   const block = fam === "aes" ? 16 : 8;
   const bits = s.key.length * 8;
   if (fam === "aes" && ![128, 192, 256].includes(bits)) badParams(`an AES key must be 128, 192 or 256 bits, not ${bits}`);
   if (fam === "des3" && s.key.length !== 24 && s.key.length !== 16) badParams("a Triple DES key must be 16 or 24 bytes");
   const prefix = fam === "aes" ? `aes-${bits}` : s.key.length === 24 ? "des-ede3" : "des-ede";
-  const mode = p.mode ?? badParams("Block Cipher Mode is required (in the request or the key's Cryptographic Parameters)");
-  const pad = (): { none: boolean } => {
-    const m = p.padding ?? P.None;
-    if (m !== P.None && m !== P.PKCS5) unsupported(`Padding Method ${name(Tag.PaddingMethod, m)} is not supported; use None or PKCS5`);
-    return { none: m === P.None };
-  };
+  const pad = (): { none: boolean } => ({ none: (p.padding ?? "none") === "none" });
   const aligned = (none: boolean) => {
     if (none && s.totalLength !== undefined && s.totalLength % block !== 0)
       badParams(`without padding the data must be a multiple of ${block} bytes`);
   };
   switch (mode) {
-    case M.ECB: {
+    case "ecb": {
       const { none } = pad();
       aligned(none);
       const c = create(s, `${prefix}-ecb`, s.key, null);
       c.setAutoPadding(!none);
       return wrapNode(s, c, { iv: null, generated: false, streamable: true, aead: false, blockPadNone: none ? block : undefined });
     }
-    case M.CBC: {
+    case "cbc": {
       const { none } = pad();
       aligned(none);
       const { iv, generated } = ivFor(s, block, (n) => n === block, "CBC");
@@ -209,13 +201,13 @@ function blockMode(s: SymInput, fam: "aes" | "des3"): SymOp {
       c.setAutoPadding(!none);
       return wrapNode(s, c, { iv, generated, streamable: true, aead: false, blockPadNone: none ? block : undefined });
     }
-    case M.CFB:
-    case M.OFB: {
-      const m = mode === M.CFB ? "cfb" : "ofb";
+    case "cfb":
+    case "ofb": {
+      const m = mode;
       const { iv, generated } = ivFor(s, block, (n) => n === block, m.toUpperCase());
       return wrapNode(s, create(s, `${prefix}-${m}`, s.key, iv), { iv, generated, streamable: true, aead: false });
     }
-    case M.CTR: {
+    case "ctr": {
       if (fam !== "aes") return unsupported("CTR mode is supported for AES only");
       // A full 16-byte IV is the initial counter block; a shorter one is a nonce followed by the
       // counter field, which starts at Initial Counter Value ("for [RFC3686] it is 1"), default 0.
@@ -228,7 +220,7 @@ function blockMode(s: SymInput, fam: "aes" | "des3"): SymOp {
       const block0 = iv.length === 16 ? iv : Buffer.concat([iv, beCounter(p.initialCounterValue ?? 0, counterBytes)]);
       return wrapNode(s, create(s, `${prefix}-ctr`, s.key, block0), { iv, generated, streamable: true, aead: false });
     }
-    case M.GCM: {
+    case "gcm": {
       if (fam !== "aes") return unsupported("GCM is supported for AES only");
       const tagLen = tagLengthFor(s, (n) => GCM_TAGS.has(n), "GCM (4, 8 or 12..16 bytes)");
       const { iv, generated } = ivFor(s, 12, (n) => n >= 1 && n <= 256, "GCM");
@@ -236,7 +228,7 @@ function blockMode(s: SymInput, fam: "aes" | "des3"): SymOp {
       if (s.aad) c.setAAD(s.aad);
       return wrapNode(s, c, { iv, generated, streamable: true, aead: true });
     }
-    case M.CCM: {
+    case "ccm": {
       if (fam !== "aes") return unsupported("CCM is supported for AES only");
       if (s.totalLength === undefined) return fail("feature_not_supported", { detail: "CCM cannot be used in a multi-part operation" });
       const tagLen = tagLengthFor(s, (n) => CCM_TAGS.has(n), "CCM (4..16 bytes, even)");
@@ -250,11 +242,11 @@ function blockMode(s: SymInput, fam: "aes" | "des3"): SymOp {
       // CCM processes the message in one update(); final() computes or verifies the tag.
       return wrapNode(s, c, { iv, generated, streamable: false, aead: true, tagPreset: true });
     }
-    case M.NISTKeyWrap:
-    case M.AESKeyWrapPadding: {
+    case "kw":
+    case "kwp": {
       if (fam !== "aes") return unsupported("key wrap is supported for AES only");
-      // PCI mode refuses key-wrap decryption before this point (KeyUseService.refuseClearUnwrap, from cipher-op.ts).
-      const padded = mode === M.AESKeyWrapPadding;
+      // PCI mode refuses KMIP's key-wrap decryption before this point (KeyUseService.refuseClearUnwrap, from cipher-op.ts).
+      const padded = mode === "kwp";
       if (s.totalLength !== undefined && !padded) {
         const min = s.dir === "encrypt" ? 16 : 24;
         if (s.totalLength < min || s.totalLength % 8 !== 0)
@@ -269,14 +261,12 @@ function blockMode(s: SymInput, fam: "aes" | "des3"): SymOp {
       const c = create(s, `id-aes${bits}-wrap${padded ? "-pad" : ""}`, s.key, iv);
       return wrapNode(s, c, { iv: null, generated: false, streamable: false, aead: false });
     }
-    default:
-      return unsupported(`Block Cipher Mode ${name(Tag.BlockCipherMode, mode)} is not supported`);
   }
 }
 
-function chacha(s: SymInput, fam: "chacha20" | "chacha20poly1305"): SymOp {
+function chacha(s: SymInput, fam: "chacha20" | "chacha20-poly1305"): SymOp {
   if (s.key.length !== 32) badParams("a ChaCha20 key must be 256 bits");
-  if (fam === "chacha20poly1305") {
+  if (fam === "chacha20-poly1305") {
     const tagLen = tagLengthFor(s, (n) => n >= 4 && n <= 16, "ChaCha20-Poly1305 (4..16 bytes)");
     const { iv, generated } = ivFor(s, 12, (n) => n === 12, "ChaCha20-Poly1305 (a 12-byte nonce)");
     const c = create(s, "chacha20-poly1305", s.key, iv, { authTagLength: tagLen }) as CipherGCM | DecipherGCM;
@@ -292,7 +282,19 @@ function chacha(s: SymInput, fam: "chacha20" | "chacha20poly1305"): SymOp {
 
 /** Sets up an encryption or decryption with a symmetric key. */
 export function symmetric(s: SymInput): SymOp {
-  const fam = cipherFamily(s.family, s.params);
-  if (fam === "chacha20" || fam === "chacha20poly1305") return chacha(s, fam);
-  return blockMode(s, fam as "aes" | "des3");
+  const { cipher, mode } = s.params;
+  if (cipher === "chacha20" || cipher === "chacha20-poly1305") {
+    if (mode !== undefined) badParams(`${cipher} takes no block cipher mode`);
+    return chacha(s, cipher);
+  }
+  if (cipher !== "aes" && cipher !== "des3") return unsupported(`symmetric encryption with ${cipher} is not supported`);
+  return blockMode(s, cipher, mode ?? badParams("a block cipher mode is required"));
+}
+
+/** Encrypts or decrypts `data` in one call: the output, the IV when it was generated, the tag of an AEAD encryption. */
+export function symmetricOneShot(s: Omit<SymInput, "totalLength">, data: Buffer): { data: Buffer; iv: Buffer | null; tag?: Buffer } {
+  const op = symmetric({ ...s, totalLength: data.length });
+  const head = op.update(data);
+  const f = op.final();
+  return { data: head.length ? Buffer.concat([head, f.data]) : f.data, iv: op.iv, tag: f.tag };
 }
