@@ -30,7 +30,8 @@ function summary(r: InitResult): string {
   out.push(
     kv({
       config: r.config,
-      api: r.api,
+      api: `${r.api}  (REST API and the strongroom CLI)`,
+      kmip: `${r.kmip}  (KMIP over TLS, for KMIP clients such as vSphere or MongoDB)`,
       seal,
       ca: r.ca,
       "server certificate": r.serverCert,
