@@ -190,7 +190,8 @@ export function profileTarget(name: string, flags: { dir?: string }, env: NodeJS
   if (!PROFILE_NAME.test(name))
     throw new CliError(`--save-profile: '${name.slice(0, 64)}' is not a profile name (letters, digits, '.', '_', '-'; at most 64)`);
   const dir = instanceDir(flags, env, cwd);
-  if (!dir) throw new CliError("--save-profile needs the instance directory that holds profiles.json: --dir DIR or STRONGROOM_DIR", PROFILE);
+  if (!dir)
+    throw new CliError("--save-profile needs the instance directory that holds profiles.json: --dir DIR or STRONGROOM_DIR", PROFILE);
   const file = join(dir, PROFILES_FILE);
   if (existsSync(file) && name in loadProfiles(file).profiles)
     throw new CliError(`profile '${name}' already exists in ${file}: choose another --save-profile name`, PROFILE);

@@ -25,8 +25,7 @@ export class ApiError extends Error {
  * server's code from src/errors/registry.ts). Stable: scripts branch on them. Documented in docs/operations.md.
  */
 export const CLI_ERROR_CODES = {
-  usage:
-    "the command line is wrong: unknown command (with the nearest command names) or option, missing or invalid argument or input",
+  usage: "the command line is wrong: unknown command (with the nearest command names) or option, missing or invalid argument or input",
   profile_invalid: "the connection profile cannot be used: no instance directory or profiles.json, malformed, no such profile",
   connection_settings: "a connection setting is missing or unusable: no address, certificate, key or CA; an unreadable PEM file",
   file_error: "a file named on the command line cannot be read or written",
@@ -159,7 +158,8 @@ async function explain(e: Error & { code?: string }, conn: Connection): Promise<
   if (alert) return new CliError(`${conn.addr} refused the connection: ${alert}`, { code: "client_cert_rejected" });
   if (await answersKmip(new URL(conn.addr), { cert: conn.certPem, key: conn.keyPem, ca: conn.caPem }))
     return new CliError(`${conn.addr} answers KMIP, not HTTP: ${KMIP_PORT_HINT}`, { code: "wrong_port" });
-  if (notHttp) return new CliError(`unexpected response from ${conn.addr}: not HTTP (is this the REST API's address?)`, { code: "bad_response" });
+  if (notHttp)
+    return new CliError(`unexpected response from ${conn.addr}: not HTTP (is this the REST API's address?)`, { code: "bad_response" });
   return describe(e, conn.addr);
 }
 

@@ -527,7 +527,10 @@ export class Barrier {
         doc.audit = next.wrap(this.auditMacKey as Buffer, AUDIT_AAD).toString("base64");
         const sealNext = o.seal;
         if (sealNext?.type === "shamir" && this.cfg.type === "shamir" && this.cfg.setId !== sealNext.setId)
-          doc.retiredSetIds = [this.cfg.setId, ...(doc.retiredSetIds ?? []).filter((id) => id !== sealNext.setId)].slice(0, RETIRED_SET_IDS);
+          doc.retiredSetIds = [this.cfg.setId, ...(doc.retiredSetIds ?? []).filter((id) => id !== sealNext.setId)].slice(
+            0,
+            RETIRED_SET_IDS,
+          );
         if (o.seal) doc.seal = o.seal;
         return {
           result: undefined,
