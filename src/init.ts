@@ -74,6 +74,8 @@ export interface InitResult {
   bundles: Record<string, BundlePaths>;
   profiles: string;
   api: string;
+  /** KMIP over TLS, `host:port` (the port KMIP clients such as vSphere are given; not the REST API). */
+  kmip: string;
   /** The security defaults this instance starts with (changed later through PATCH /v1/sys/governance, under dual control). */
   governance: { profile: "production" | "development"; dualControl: boolean; defaultPolicy: "any-authenticated" | "owner-only" };
 }
@@ -193,6 +195,7 @@ export async function initInstance(o: InitOptions): Promise<InitResult> {
     writeConfig(cfg);
 
     const api = `https://${hosts[0].includes(":") ? `[${hosts[0]}]` : hosts[0]}:${o.apiPort}`;
+    const kmip = `${hosts[0].includes(":") ? `[${hosts[0]}]` : hosts[0]}:${o.kmipPort}`;
     const profiles = join(o.dir, "profiles.json");
     writeFileSync(
       profiles,
@@ -231,6 +234,7 @@ export async function initInstance(o: InitOptions): Promise<InitResult> {
       bundles,
       profiles,
       api,
+      kmip,
       governance: { profile, dualControl, defaultPolicy },
     };
   } finally {

@@ -141,6 +141,34 @@ describe("--json errors (development instance: dual control off, any-authenticat
     jsonError(await cli(["keys", "encrypt", "demo", "--in", join(i.dir, "missing.bin"), "--profile", "app", "--json"], env), "file_error");
   });
 
+  test("plain-language errors: mistyped command, key of another certificate, certificate of another CA, --key in audit query", async () => {
+    const typo = jsonError(await cli(["key", "list", "--json"], env), "usage");
+    assert.match(typo.message, /unknown command 'key' \(did you mean `keys`\?\)/);
+    assert.match(jsonError(await cli(["keys", "lsit", "--json"], env), "usage").message, /did you mean `keys list`\?/);
+    // key.pem of the app bundle with cert.pem of admin1: refused before connecting, naming both files.
+    const a = i.init.bundles.admin1;
+    const mismatch = jsonError(
+      await cli(["status", "--json", "--cert", a.cert, "--key", i.init.bundles.app.key, "--ca", a.ca], { STRONGROOM_ADDR: i.url }),
+      "key_mismatch",
+    );
+    assert.ok(mismatch.message.includes(i.init.bundles.app.key) && mismatch.message.includes(a.cert), mismatch.message);
+    // A bundle of another instance (another CA): the server hangs up; the CLI says why.
+    const other = await newInstance();
+    try {
+      const o = other.init.bundles.admin1;
+      const foreign = jsonError(
+        await cli(["status", "--json", "--cert", o.cert, "--key", o.key, "--ca", a.ca], { STRONGROOM_ADDR: i.url }),
+        "client_cert_rejected",
+      );
+      assert.match(foreign.message, /client certificate \(CN admin1\) is from another CA/);
+    } finally {
+      await other.cleanup();
+    }
+    // --key is the client key file for audit query too; a key name there points at --key-name.
+    const key = jsonError(await cli(["audit", "query", "--key", "payroll", "--profile", "auditor", "--json"], env), "usage");
+    assert.match(key.message, /--key-name NAME/);
+  });
+
   test("success is unchanged: one JSON document, exit status 0", async () => {
     const r = await cli(["status", "--json"], env);
     assert.equal(r.code, 0, r.stderr);

@@ -270,7 +270,7 @@ describe("strongroom CLI", () => {
 
   test("audit: the auditor verifies the chain and queries events", async () => {
     assert.match((await ok(["audit", "verify", "--profile", "auditor"])).trim(), /^audit chain intact: \d+ events$/);
-    const q = JSON.parse(await ok(["--profile", "auditor", "audit", "query", "--key", "orders", "--action", "key.create", "--json"]));
+    const q = JSON.parse(await ok(["--profile", "auditor", "audit", "query", "--key-name", "orders", "--action", "key.create", "--json"]));
     assert.equal(q.events.length, 1);
     assert.equal(q.events[0].actor.cn, "admin1");
     assert.match(

@@ -120,8 +120,11 @@ describe("rekey (shamir)", () => {
       await i.restart();
       assert.equal(sealSection(i).setId, cfg.setId);
       assert.equal((await i.as.admin1.call("GET", "/v1/keys/payroll")).status, 503);
+      // A share of the replaced set is named as such (it was "belongs to a different Strongroom instance").
       const refused = await i.as.admin1.call("POST", "/v1/sys/unseal", { share: old[0] });
-      assert.equal(refused.body.error.code, "invalid_share");
+      assert.equal(refused.status, 400);
+      assert.equal(refused.body.error.code, "superseded_share");
+      assert.match(refused.body.error.message, /earlier share set, replaced by a rekey/);
       const s1 = await i.as.admin1.call("POST", "/v1/sys/unseal", { share: fresh[2] });
       assert.deepEqual({ sealed: s1.body.sealed, threshold: s1.body.threshold }, { sealed: true, threshold: 2 });
       await unseal(i, [fresh[0]]);

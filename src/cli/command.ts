@@ -53,6 +53,31 @@ export const CONNECTION_OPTIONS: Record<string, OptSpec> = {
   timeout: { type: "string", arg: "SECONDS", help: "connect and request timeout (default 10)" },
 };
 
+/** Edit distance (insertions, deletions, substitutions, adjacent swaps), for "did you mean" hints; inputs are short. */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.length][b.length];
+}
+
+/** " (did you mean `x`?)" for the nearest candidates to a mistyped word, or "" when none is close. */
+export function didYouMean(word: string, candidates: string[], quote = (c: string) => `\`${c}\``): string {
+  if (word.length > 64) return "";
+  const w = word.toLowerCase();
+  const scored = candidates
+    .map((c) => ({ c, d: c.startsWith(w) && w.length >= 3 ? 0.5 : distance(w, c) }))
+    .filter((x) => x.d <= Math.max(1, Math.min(2, Math.floor(x.c.length / 3))));
+  if (!scored.length) return "";
+  const best = Math.min(...scored.map((x) => x.d));
+  const near = scored.filter((x) => x.d === best).map((x) => quote(x.c));
+  return ` (did you mean ${near.slice(0, 3).join(" or ")}?)`;
+}
+
 function optionLines(opts: Record<string, OptSpec>): string[] {
   const left = Object.entries(opts).map(([name, o]) => `${o.short ? `-${o.short}, ` : "    "}--${name}${o.arg ? ` ${o.arg}` : ""}`);
   const width = Math.max(...left.map((l) => l.length)) + 2;
@@ -93,8 +118,11 @@ export function parse(spec: CommandSpec, args: string[]): { values: Values; posi
   } catch (e) {
     const err = e as Error & { code?: string };
     const m = /'(-[^' ]+)/.exec(err.message);
-    if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION")
-      throw new CliError(`unknown option ${m ? m[1] : ""} for '${cmd}' (see strongroom ${cmd} --help)`);
+    if (err.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      const given = m ? m[1] : "";
+      const hint = didYouMean(given.replace(/^--?/, "").split("=")[0], Object.keys(options), (c) => `--${c}`);
+      throw new CliError(`unknown option ${given} for '${cmd}'${hint || ` (see strongroom ${cmd} --help)`}`);
+    }
     if (err.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
       throw new CliError(`${err.message.split("\n")[0].replace(/\.$/, "")} (see strongroom ${cmd} --help)`);
     }

@@ -1,5 +1,5 @@
 // Connection settings for client commands: flags, then STRONGROOM_* environment variables, then a profile from DIR/profiles.json.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { CliError } from "./http-client.js";
 
@@ -177,4 +177,37 @@ export function resolveConnection(flags: ConnectionFlags, env: NodeJS.ProcessEnv
     caPem: readPem(caFile, "CA certificate"),
     profile: selected?.name ?? null,
   };
+}
+
+/** Profile names: what `--profile NAME` and STRONGROOM_PROFILE accept without quoting. */
+export const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * Where `certs issue --save-profile` writes: DIR/profiles.json of --dir, STRONGROOM_DIR or ./.strongroom. Refuses,
+ * before anything is issued, a bad name, a missing instance directory, an unreadable file or a name already taken.
+ */
+export function profileTarget(name: string, flags: { dir?: string }, env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
+  if (!PROFILE_NAME.test(name))
+    throw new CliError(`--save-profile: '${name.slice(0, 64)}' is not a profile name (letters, digits, '.', '_', '-'; at most 64)`);
+  const dir = instanceDir(flags, env, cwd);
+  if (!dir)
+    throw new CliError("--save-profile needs the instance directory that holds profiles.json: --dir DIR or STRONGROOM_DIR", PROFILE);
+  const file = join(dir, PROFILES_FILE);
+  if (existsSync(file) && name in loadProfiles(file).profiles)
+    throw new CliError(`profile '${name}' already exists in ${file}: choose another --save-profile name`, PROFILE);
+  return file;
+}
+
+/** Adds one profile to a profiles file (created if missing), replacing the file atomically; mode 0600. */
+export function saveProfile(file: string, name: string, profile: Required<Profile>): void {
+  const pf: ProfilesFile = existsSync(file) ? loadProfiles(file) : { profiles: {} };
+  if (name in pf.profiles) throw new CliError(`profile '${name}' already exists in ${file}`, PROFILE);
+  pf.profiles[name] = profile;
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, `${JSON.stringify(pf, null, 2)}\n`, { mode: 0o600, flag: "wx" });
+    renameSync(tmp, file);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
 }

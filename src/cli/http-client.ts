@@ -5,6 +5,7 @@ import { createSecureContext } from "node:tls";
 import { ConfigError } from "../config/config-error.js";
 import { isStrongroomError } from "../errors/registry.js";
 import type { Connection } from "./connection.js";
+import { answersKmip, clientCertProblem, KMIP_PORT_HINT, keyMismatch } from "./diagnose.js";
 
 /** An error reported by the server as `{"error":{code,message,requestId}}`. */
 export class ApiError extends Error {
@@ -24,12 +25,16 @@ export class ApiError extends Error {
  * server's code from src/errors/registry.ts). Stable: scripts branch on them. Documented in docs/operations.md.
  */
 export const CLI_ERROR_CODES = {
-  usage: "the command line is wrong: unknown command or option, missing or invalid argument or input",
+  usage: "the command line is wrong: unknown command (with the nearest command names) or option, missing or invalid argument or input",
   profile_invalid: "the connection profile cannot be used: no instance directory or profiles.json, malformed, no such profile",
   connection_settings: "a connection setting is missing or unusable: no address, certificate, key or CA; an unreadable PEM file",
   file_error: "a file named on the command line cannot be read or written",
   connection_failed: "the server cannot be reached: connection refused or reset, host not found or unreachable",
   tls_failed: "the TLS handshake failed: server certificate not trusted or not for this host, expired, or the client key is unusable",
+  key_mismatch: "the client private key is not the key of the client certificate (e.g. key.pem and cert.pem from different bundles)",
+  client_cert_rejected:
+    "the server refused the client certificate: issued by another CA (another instance), expired, revoked or unknown to the server",
+  wrong_port: "the address answers KMIP, not the REST API: the KMIP port (5696 by default) was given instead of the API port (8443)",
   timeout: "no complete answer within --timeout",
   bad_response: "the server's answer is not the JSON the API promises",
   config_invalid: "strongroom.yaml is refused (server, npm start): unknown key, wrong type, out of range, missing file",
@@ -108,7 +113,7 @@ const FRIENDLY: Record<string, string> = {
   ENOTFOUND: "host not found",
   EAI_AGAIN: "host name lookup failed",
   EHOSTUNREACH: "host unreachable",
-  ECONNRESET: "the server closed the connection (is the client certificate revoked, unknown, or from another CA?)",
+  ECONNRESET: "the server closed the connection (is the client certificate revoked or unknown to this server? its audit log says why)",
   DEPTH_ZERO_SELF_SIGNED_CERT: "the server certificate is not signed by the given CA (--ca)",
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the server certificate is not signed by the given CA (--ca)",
   SELF_SIGNED_CERT_IN_CHAIN: "the server certificate is not signed by the given CA (--ca)",
@@ -120,6 +125,16 @@ const FRIENDLY: Record<string, string> = {
 const TLS_VERIFY =
   /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(VERIFY_LEAF_SIGNATURE|GET_ISSUER_CERT(_LOCALLY)?|DECRYPT_CERT_SIGNATURE)|CERT_(HAS_EXPIRED|NOT_YET_VALID|REVOKED|UNTRUSTED|REJECTED|SIGNATURE_FAILURE)|INVALID_CA|HOSTNAME_MISMATCH)$/;
 
+/** TLS alerts a server sends about the client's certificate (node's codes for OpenSSL's alert reasons). */
+const CLIENT_CERT_ALERTS: Record<string, string> = {
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: "the server does not know the CA that issued the client certificate (it is from another CA)",
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: "the server refused the client certificate (bad certificate)",
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN: "the server refused the client certificate (certificate unknown)",
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_REVOKED: "the server says the client certificate is revoked",
+  ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED: "the server says the client certificate has expired",
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: "the server requires a client certificate",
+};
+
 /** A transport failure as a CliError: TLS (handshake, trust, unusable client key) or connection. */
 function describe(e: Error & { code?: string }, addr: string): CliError {
   const why = (e.code && FRIENDLY[e.code]) || (e.message === "socket hang up" ? FRIENDLY.ECONNRESET : e.message);
@@ -127,9 +142,35 @@ function describe(e: Error & { code?: string }, addr: string): CliError {
   return new CliError(`cannot reach ${addr}: ${why}`, { code: tls ? "tls_failed" : "connection_failed" });
 }
 
+/**
+ * A transport failure in the user's words. A server that hangs up, answers something that is not HTTP, or sends a
+ * certificate alert is diagnosed first: the client certificate checked against the CA (another CA, out of date), then
+ * the address probed for KMIP (the KMIP port given instead of the API port). Otherwise as `describe`.
+ */
+async function explain(e: Error & { code?: string }, conn: Connection): Promise<CliError> {
+  const code = e.code ?? "";
+  const hungUp = code === "ECONNRESET" || code === "EPIPE" || e.message === "socket hang up";
+  const notHttp = code.startsWith("HPE_");
+  const alert = CLIENT_CERT_ALERTS[code];
+  if (!hungUp && !notHttp && !alert) return describe(e, conn.addr);
+  const certProblem = clientCertProblem(conn.certPem, conn.caPem);
+  if (certProblem) return new CliError(`${conn.addr} refused the connection: ${certProblem}`, { code: "client_cert_rejected" });
+  if (alert) return new CliError(`${conn.addr} refused the connection: ${alert}`, { code: "client_cert_rejected" });
+  if (await answersKmip(new URL(conn.addr), { cert: conn.certPem, key: conn.keyPem, ca: conn.caPem }))
+    return new CliError(`${conn.addr} answers KMIP, not HTTP: ${KMIP_PORT_HINT}`, { code: "wrong_port" });
+  if (notHttp)
+    return new CliError(`unexpected response from ${conn.addr}: not HTTP (is this the REST API's address?)`, { code: "bad_response" });
+  return describe(e, conn.addr);
+}
+
 export function createHttpClient(conn: Connection, o: { timeoutMs?: number } = {}): HttpClient {
   const timeoutMs = o.timeoutMs ?? 10_000;
   const base = new URL(conn.addr);
+  if (keyMismatch(conn.certPem, conn.keyPem))
+    throw new CliError(
+      `the client private key ${conn.keyFile} is not the key of the certificate ${conn.certFile}: use the key.pem from the same bundle as the cert.pem`,
+      { code: "key_mismatch" },
+    );
   try {
     // Refuses an unusable certificate, key or CA here, with a code, rather than as a failure inside a request.
     createSecureContext({ cert: conn.certPem, key: conn.keyPem, ca: conn.caPem });
@@ -157,6 +198,11 @@ export function createHttpClient(conn: Connection, o: { timeoutMs?: number } = {
         if (err) reject(err);
         else resolve(value as T);
       };
+      // The diagnosis of a failure (bounded on its own) does not count against the request's deadline.
+      const onFailure = (e: Error) => {
+        clearTimeout(timer);
+        void explain(e, conn).then((err) => finish(err));
+      };
       let req: ClientRequest;
       try {
         req = request(
@@ -174,7 +220,7 @@ export function createHttpClient(conn: Connection, o: { timeoutMs?: number } = {
             const requestId = typeof header === "string" && header.length <= 64 ? header : undefined;
             const chunks: Buffer[] = [];
             res.on("data", (c: Buffer) => chunks.push(c));
-            res.on("error", (e) => finish(describe(e, conn.addr)));
+            res.on("error", (e) => onFailure(e));
             res.on("end", () => {
               const text = Buffer.concat(chunks).toString("utf8");
               let parsed: unknown;
@@ -195,7 +241,7 @@ export function createHttpClient(conn: Connection, o: { timeoutMs?: number } = {
                 // Dual control: the request waits for a second admin; exit status 3 tells scripts so.
                 finish(
                   new CliError(
-                    `pending approval ${approval.id} (${approval.action}): a second admin runs \`strongroom approvals approve ${approval.id}\``,
+                    `pending approval ${approval.id} (${approval.action}): a second admin reviews it with \`strongroom approvals list\` and runs \`strongroom approvals approve ${approval.id} --digest D\` with the digest shown there`,
                     {
                       code: "approval_required",
                       exitCode: 3,
@@ -226,7 +272,7 @@ export function createHttpClient(conn: Connection, o: { timeoutMs?: number } = {
         finish(new CliError(`request to ${conn.addr} timed out after ${timeoutMs / 1000} s`, { code: "timeout" }));
         req.destroy();
       }, timeoutMs);
-      req.on("error", (e) => finish(describe(e, conn.addr)));
+      req.on("error", (e) => onFailure(e));
       req.end(payload);
     });
   }

@@ -86,7 +86,7 @@ function hoistGlobals(
 async function main(argvIn: string[]): Promise<number> {
   jsonErrors = wantsJson(argvIn);
   // Loaded here, not statically, so that even a broken build is reported as one line.
-  const { invocation, parse, usage, COMMON_OPTIONS, CONNECTION_OPTIONS } = await import("./command.js");
+  const { didYouMean, invocation, parse, usage, COMMON_OPTIONS, CONNECTION_OPTIONS } = await import("./command.js");
   const { COMMANDS, GROUPS } = await import("./commands/index.js");
   const { argv, hoisted } = hoistGlobals(argvIn, { ...CONNECTION_OPTIONS, ...COMMON_OPTIONS }, GROUPS);
   const [first, second] = argv;
@@ -111,11 +111,18 @@ async function main(argvIn: string[]): Promise<number> {
       return 0;
     }
     spec = COMMANDS.find((c) => c.path[0] === first && c.path[1] === second);
-    if (!spec) throw new CliError(`unknown command '${first} ${second}' (see strongroom ${first} --help)`);
+    if (!spec) {
+      const names = COMMANDS.filter((c) => c.path[0] === first).map((c) => c.path[1]);
+      const hint = didYouMean(second, names, (c) => `\`${first} ${c}\``);
+      throw new CliError(`unknown command '${first} ${second}'${hint || ` (see strongroom ${first} --help)`}`);
+    }
     rest = argv.slice(2);
   } else {
     spec = COMMANDS.find((c) => c.path.length === 1 && c.path[0] === first);
-    if (!spec) throw new CliError(`unknown command '${first}' (see strongroom --help)`);
+    if (!spec) {
+      const names = [...new Set(COMMANDS.map((c) => c.path[0]))];
+      throw new CliError(`unknown command '${first}'${didYouMean(first, names) || " (see strongroom --help)"}`);
+    }
     rest = argv.slice(1);
   }
   // `strongroom --key FILE audit query`: there --key names a key, so the connection key cannot go first.

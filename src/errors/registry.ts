@@ -106,6 +106,12 @@ export const ERRORS = {
   already_unsealed: def(409, "Illegal Operation", "the server is already unsealed"),
   invalid_share: def(400, "Invalid Field", "{detail}"),
   duplicate_share: def(409, "Invalid Field", "this unseal share was already submitted"),
+  // After a Shamir rekey the old shares carry a retired set id: say so, rather than "another instance".
+  superseded_share: def(
+    400,
+    "Invalid Field",
+    "this unseal share is from an earlier share set, replaced by a rekey: the old shares no longer work; use a share of the current set",
+  ),
   unseal_failed: def(400, "Authentication Not Successful", "{detail}"),
   crypto_failed: def(400, "Cryptographic Failure", "{detail}"),
   decrypt_failed: def(400, "Cryptographic Failure", "decryption failed: ciphertext or context is invalid or was tampered with"),

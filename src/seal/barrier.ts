@@ -43,7 +43,12 @@ interface KeyringDoc {
   audit: string;
   seal?: SealRecord;
   rewrap?: RewrapRecord;
+  /** Set ids of Shamir share sets replaced by rekeys, newest first (bounded): their shares get `superseded_share`. */
+  retiredSetIds?: string[];
 }
+
+/** How many replaced share sets are remembered. */
+const RETIRED_SET_IDS = 16;
 
 /** Runs a function in one transaction (the store's atomic, or an audited operation's commit). */
 export type Commit = <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
@@ -296,15 +301,23 @@ export class Barrier {
     for (const fn of this.listeners) await fn();
   }
 
+  /** Set ids of the Shamir share sets earlier rekeys replaced (readable while sealed: they are not secret). */
+  async retiredSetIds(): Promise<string[]> {
+    const doc = await this.readDoc(this.store);
+    return Array.isArray(doc.retiredSetIds) ? doc.retiredSetIds : [];
+  }
+
   /** Submits one Shamir share; unseals when the threshold is reached. */
   async submitShare(text: string): Promise<UnsealStatus> {
     if (this.cfg.type !== "shamir")
       fail("bad_request", {
         detail: `this instance uses the ${this.cfg.type} seal; ${this.cfg.type === "file" ? "it unseals itself at start" : "submit a passphrase"}`,
       });
+    // Read first: from here to the push below nothing awaits, so concurrent submissions cannot interleave.
+    const retired = await this.retiredSetIds();
     if (!this.sealed) fail("already_unsealed");
     const cfg = this.cfg as Extract<SealConfig, { type: "shamir" }>;
-    const share = decodeShare(text, cfg.setId);
+    const share = decodeShare(text, cfg.setId, retired);
     if (this.pending.some((p) => p.index === share.index)) {
       share.value.fill(0);
       fail("duplicate_share");
@@ -512,6 +525,12 @@ export class Barrier {
           throw new Error("the keyring in memory differs from the stored keyring");
         for (const id of ids) doc.keks[id] = next.wrap(this.keks.get(Number(id)) as Buffer, kekAad(id)).toString("base64");
         doc.audit = next.wrap(this.auditMacKey as Buffer, AUDIT_AAD).toString("base64");
+        const sealNext = o.seal;
+        if (sealNext?.type === "shamir" && this.cfg.type === "shamir" && this.cfg.setId !== sealNext.setId)
+          doc.retiredSetIds = [this.cfg.setId, ...(doc.retiredSetIds ?? []).filter((id) => id !== sealNext.setId)].slice(
+            0,
+            RETIRED_SET_IDS,
+          );
         if (o.seal) doc.seal = o.seal;
         return {
           result: undefined,

@@ -93,13 +93,15 @@ export class Rekey {
    */
   async update(nonce: string, shareText: string, commit: Commit): Promise<RekeyResult> {
     const cfg = this.shamir();
+    // Read first: from here to the push below nothing awaits, so concurrent submissions cannot interleave.
+    const retired = await this.barrier.retiredSetIds();
     const op = this.op;
     if (!op) return fail("invalid_state", { detail: "no rekey in progress; start one with POST /v1/sys/rekey/init" });
     const a = Buffer.from(nonce);
     const b = Buffer.from(op.nonce);
     if (a.length !== b.length || !timingSafeEqual(a, b)) fail("invalid_state", { detail: "nonce does not match the rekey in progress" });
     if (this.completing) fail("invalid_state", { detail: "the rekey is completing; wait for it" });
-    const share = decodeShare(shareText, cfg.setId);
+    const share = decodeShare(shareText, cfg.setId, retired);
     if (op.submitted.some((s) => s.index === share.index)) {
       share.value.fill(0);
       fail("duplicate_share");

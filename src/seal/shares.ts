@@ -15,14 +15,18 @@ export function encodeShare(setId: string, share: Share): string {
   return `${PREFIX}-${setId}-${idx}-${share.value.toString("hex")}-${checksum(setId, share.index, share.value).toString("hex")}`;
 }
 
-/** Parses and checks one share; throws `invalid_share` without echoing the share text. */
-export function decodeShare(text: string, expectedSetId: string): Share {
+/**
+ * Parses and checks one share; throws `invalid_share` without echoing the share text, or `superseded_share` for a
+ * share of a set a rekey replaced (`retiredSetIds`, newest first).
+ */
+export function decodeShare(text: string, expectedSetId: string, retiredSetIds: readonly string[] = []): Share {
   const t = text.trim();
   if (t.length > 600) fail("invalid_share", { detail: "unseal share is too long" });
   // The value is exactly one 32-byte master key share: shares of other lengths cannot combine.
   const m = /^srs1-([0-9a-f]{8})-([0-9a-f]{2})-([0-9a-f]{64})-([0-9a-f]{8})$/.exec(t);
   if (!m) fail("invalid_share", { detail: "unseal share is malformed (expected srs1-…)" });
   const [, setId, idxHex, valueHex, sumHex] = m as RegExpExecArray;
+  if (setId !== expectedSetId && retiredSetIds.includes(setId)) fail("superseded_share");
   if (setId !== expectedSetId) fail("invalid_share", { detail: "unseal share belongs to a different Strongroom instance" });
   const index = Number.parseInt(idxHex, 16);
   const value = Buffer.from(valueHex, "hex");

@@ -1,4 +1,5 @@
 // `strongroom audit …`: query audit events and verify the hash chain (auditor role).
+import { existsSync } from "node:fs";
 import { type CommandSpec, optEnum, optInt, optStr } from "../command.js";
 import { CliError } from "../http-client.js";
 import { note, print, printJson, table } from "../output.js";
@@ -31,7 +32,8 @@ const query: CommandSpec = {
     from: { type: "string", arg: "ISO", help: "events at or after this time" },
     to: { type: "string", arg: "ISO", help: "events before this time" },
     actor: { type: "string", arg: "CN", help: "events by this certificate CN" },
-    key: { type: "string", arg: "NAME", help: "events on this key" },
+    // Not --key: that is the client private key file of every client command (the old spelling here clashed with it).
+    "key-name": { type: "string", arg: "NAME", help: "events on this key" },
     action: { type: "string", arg: "A", help: "action, e.g. key.create, key.encrypt, sys.unseal" },
     outcome: { type: "string", arg: "O", help: "success, denied or error" },
     limit: { type: "string", arg: "N", help: "at most N events (1-1000, default 100)" },
@@ -40,11 +42,15 @@ const query: CommandSpec = {
   client: true,
   async run(inv) {
     const v = inv.values;
+    // Before --key-name, --key NAME filtered by key here; now it is the client key file, as everywhere else.
+    const keyFile = optStr(v, "key");
+    if (keyFile !== undefined && !existsSync(keyFile))
+      throw new CliError(`--key is the client private key file (no file '${keyFile}'): filter events by key with --key-name NAME`);
     const q = {
       from: isoOpt(v, "from"),
       to: isoOpt(v, "to"),
       actor: optStr(v, "actor"),
-      key: optStr(v, "key"),
+      key: optStr(v, "key-name"),
       action: optStr(v, "action"),
       outcome: optEnum(v, "outcome", ["success", "denied", "error"] as const),
       limit: optInt(v, "limit", 1, 1000),

@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join, resolve } from "node:path";
 import { CERT_ROLES, LEAF_KEY_TYPES } from "../../pki/cert-service.js";
 import { type CommandSpec, optEnum, optInt, optStr, reqStr, seg } from "../command.js";
+import { profileTarget, saveProfile } from "../connection.js";
 import { CliError } from "../http-client.js";
 import { kv, note, Progress, print, printJson, table } from "../output.js";
 
@@ -57,7 +58,10 @@ const issue: CommandSpec = {
   details:
     "Without --csr the server generates the key pair: --out DIR is then required (cert.pem, key.pem, ca.pem,\n" +
     "bundle.p12 and bundle.p12.password are written; secrets with mode 0600), unless --json is given, which prints\n" +
-    "the whole response including the private key.",
+    "the whole response including the private key.\n" +
+    "--save-profile NAME also adds a profile NAME to DIR/profiles.json (--dir, STRONGROOM_DIR or ./.strongroom) with\n" +
+    "the server address used now and the absolute paths of the saved cert.pem, key.pem and ca.pem: afterwards\n" +
+    "`strongroom --profile NAME …` connects as the new certificate. An existing profile is never replaced.",
   options: {
     cn: { type: "string", arg: "CN", help: "common name = user (required)" },
     ou: { type: "string", arg: "OU", help: "organizational unit = group" },
@@ -70,6 +74,7 @@ const issue: CommandSpec = {
     },
     "key-type": { type: "string", arg: "T", help: `generated key type: ${LEAF_KEY_TYPES.join(", ")} (default ec-p256)` },
     out: { type: "string", arg: "DIR", help: "write the bundle files into DIR (must not contain them already)" },
+    "save-profile": { type: "string", arg: "NAME", help: "with --out: add a connection profile NAME for the new bundle to profiles.json" },
   },
   client: true,
   async run(inv) {
@@ -84,6 +89,13 @@ const issue: CommandSpec = {
     const out = outOpt === undefined ? undefined : resolve(outOpt);
     if (!csrFile && !out && !inv.json) {
       throw new CliError("the server generates the private key: give --out DIR to save the bundle (or --csr FILE, or --json)");
+    }
+    const profileName = optStr(v, "save-profile");
+    let profilesFile: string | undefined;
+    if (profileName !== undefined) {
+      if (!out || csrFile)
+        throw new CliError("--save-profile needs --out DIR and a generated key (not --csr): the profile points at the saved bundle files");
+      profilesFile = profileTarget(profileName, { dir: optStr(v, "dir") });
     }
     if (out) {
       const clash = BUNDLE_FILES.map((f) => join(out, f)).find((p) => existsSync(p));
@@ -117,13 +129,19 @@ const issue: CommandSpec = {
       progress.done();
     }
     const files = out ? writeBundle(out, r) : null;
+    if (files && profileName !== undefined && profilesFile !== undefined) {
+      if (!files["key.pem"]) throw new CliError("the server returned no private key: no profile was saved", { code: "bad_response" });
+      saveProfile(profilesFile, profileName, { addr: inv.api().addr, cert: files["cert.pem"], key: files["key.pem"], ca: files["ca.pem"] });
+    }
+    const saved = profileName !== undefined ? { profile: profileName, profiles: profilesFile } : {};
     if (inv.json) {
-      if (files) printJson({ serial: r.serial, role: r.role, notAfter: r.notAfter, files });
+      if (files) printJson({ serial: r.serial, role: r.role, notAfter: r.notAfter, files, ...saved });
       else printJson(r);
       return 0;
     }
-    print(kv({ serial: r.serial, cn, ou: body.ou, role: r.role, "not after": r.notAfter, ...(files ?? {}) }));
+    print(kv({ serial: r.serial, cn, ou: body.ou, role: r.role, "not after": r.notAfter, ...(files ?? {}), ...saved }));
     if (!files) print(r.certificate);
+    if (profileName !== undefined) note(`connect as ${cn}: strongroom --profile ${profileName} status`);
     return 0;
   },
 };

@@ -3,6 +3,7 @@ import type { CommandSpec } from "../command.js";
 import { approvalCommands } from "./approvals.js";
 import { auditCommands } from "./audit.js";
 import { certCommands } from "./certs.js";
+import { governanceCommands } from "./governance.js";
 import { initCommand } from "./init.js";
 import { keyCommands } from "./keys.js";
 import { operatorCommands } from "./operator.js";
@@ -19,6 +20,7 @@ export const COMMANDS: CommandSpec[] = [
   ...usageCommands,
   ...certCommands,
   ...approvalCommands,
+  ...governanceCommands,
   ...auditCommands,
   ...reportCommands,
   ...operatorCommands,
@@ -28,6 +30,7 @@ export const GROUPS: Record<string, string> = {
   keys: "Manage keys and use them for on-board cryptography.",
   certs: "Issue, list and revoke client certificates.",
   approvals: "Dual control: list requests with what they will execute, approve by digest, deny, open a window.",
+  governance: "Dual control, quorum, approval window and PCI mode: show them, change them (under dual control).",
   audit: "Query and verify the audit log.",
   report: "Reports on keys: stale, past their cryptoperiod, most principals.",
   operator: "Master key and KEK custody: rekey, rotate-master, rotate-kek, seal.",

@@ -1,6 +1,6 @@
 // `strongroom init`: creates an instance directory (seal, CA, server certificate, client bundles, profiles).
 import { resolve } from "node:path";
-import { type InitOptions, type InitResult, initInstance } from "../../init.js";
+import type { InitOptions, InitResult } from "../../init.js";
 import { isValidTimeZone } from "../../keys/rollover.js";
 import { type CommandSpec, optEnum, optInt, optList, optStr, reqStr } from "../command.js";
 import { CliError } from "../http-client.js";
@@ -30,7 +30,8 @@ function summary(r: InitResult): string {
   out.push(
     kv({
       config: r.config,
-      api: r.api,
+      api: `${r.api}  (REST API and the strongroom CLI)`,
+      kmip: `${r.kmip}  (KMIP over TLS, for KMIP clients such as vSphere or MongoDB)`,
       seal,
       ca: r.ca,
       "server certificate": r.serverCert,
@@ -153,6 +154,8 @@ export const initCommand: CommandSpec = {
     const progress = new Progress().spin(`initializing instance in ${dir} (keys, CA, certificates)…`);
     let result: InitResult;
     try {
+      // Loaded here: the instance machinery (store, PKI) is not needed to start every other command.
+      const { initInstance } = await import("../../init.js");
       result = await initInstance(opts);
     } finally {
       progress.done();

@@ -3,7 +3,6 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { CONFIG_FILE } from "../../config/config.js";
 import { createLogger, LOG_LEVELS } from "../../logger.js";
-import { startServer } from "../../server.js";
 import { type CommandSpec, optEnum, optInt, optStr } from "../command.js";
 import { instanceDir } from "../connection.js";
 import { CliError } from "../http-client.js";
@@ -37,6 +36,8 @@ export const serverCommand: CommandSpec = {
     const apiPort = optInt(v, "api-port", 0, 65535);
     const kmipPort = optInt(v, "kmip-port", 0, 65535);
     const log = createLogger(process.stderr, { level: optEnum(v, "log-level", LOG_LEVELS) });
+    // Loaded here: the whole server is not needed to start every other command.
+    const { startServer } = await import("../../server.js");
     const running = await startServer({ dir, apiPort, kmipPort, address: optStr(v, "listen"), log });
     process.stdout.write(
       `${JSON.stringify({ event: "listening", api: running.apiUrl, kmipPort: running.kmipPort, sealed: running.app.barrier.sealed })}\n`,
