@@ -8,6 +8,7 @@ import { loadConfig, writeConfig } from "../src/config/config.js";
 import { ttlvToJson } from "../src/kmip/codec/json.js";
 import { Enum } from "../src/kmip/codec/tables.js";
 import {
+  bigInt,
   bytes,
   dateTime,
   decodeTtlv,
@@ -155,6 +156,49 @@ describe("hostile cryptography and response sizes", () => {
       assert.match(r.message ?? "", /RSA keys must have 1024 to 4096 bits/);
       assert.ok(Date.now() - t0 < 2000, "refused before any RSA operation");
     }
+    await health(i);
+  });
+
+  test("RSA-32768 public keys (X.509, Transparent) over KMIP and an RSA-8192 PKCS#8 key over REST are refused; the next TLS reads still work", async () => {
+    // On Node.js 24 / OpenSSL 3.5 parsing such a key left an error in the thread's OpenSSL queue that failed the next
+    // TLS read (ERR_SSL_TOO_SMALL_BUFFER): the keys must be sized before OpenSSL sees them.
+    const { spkiPem } = fakeRsa(32768);
+    const spki = Buffer.from(spkiPem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64");
+    const attrs = struct(
+      Tag.Attributes,
+      enm(Tag.CryptographicAlgorithm, Enum.CryptographicAlgorithm.RSA),
+      int(Tag.CryptographicLength, 32768),
+      int(Tag.CryptographicUsageMask, U.Verify),
+    );
+    const publicKey = (fmt: number, material: TtlvItem): TtlvItem[] => [
+      enm(Tag.ObjectType, Enum.ObjectType.PublicKey),
+      attrs,
+      struct(Tag.PublicKey, struct(Tag.KeyBlock, enm(Tag.KeyFormatType, fmt), struct(Tag.KeyValue, material))),
+    ];
+    const n = BigInt(`0x${randomBytes(4096).toString("hex")}`) | (1n << 32767n) | 1n;
+    for (const body of [
+      publicKey(Enum.KeyFormatType.X_509, bytes(Tag.KeyMaterial, spki)),
+      publicKey(
+        Enum.KeyFormatType.TransparentRSAPublicKey,
+        struct(Tag.KeyMaterial, bigInt(Tag.Modulus, n), bigInt(Tag.PublicExponent, 65537n)),
+      ),
+    ]) {
+      const [r] = await kmip.call(V21, [["Register", body]]);
+      assert.equal(r.status, Enum.ResultStatus.OperationFailed);
+      assert.equal(r.reason, Enum.ResultReason.InvalidField);
+      assert.match(r.message ?? "", /RSA keys must have 1024 to 4096 bits; this one has 32768/);
+    }
+    // (REST bodies are size-bounded below an RSA-32768 private key: RSA-8192 is the largest that reaches the parser.)
+    const rest = await i.as.app.call("POST", "/v1/keys/import", {
+      name: "huge",
+      type: "rsa-4096",
+      material: fakeRsa(8192).pkcs8.toString("base64"),
+    });
+    assert.equal(rest.status, 400);
+    assert.equal(rest.body.error.code, "key_not_accepted");
+    // The same KMIP connection and fresh TLS connections keep working.
+    const [ok] = await kmip.call(V21, [["Query", [enm(Tag.QueryFunction, Enum.QueryFunction.QueryOperations)]]]);
+    assert.equal(ok.status, Enum.ResultStatus.Success, ok.message);
     await health(i);
   });
 

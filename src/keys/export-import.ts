@@ -4,10 +4,10 @@ import { audited } from "../audit/operation.js";
 import type { ExecutionSummary } from "../auth/governance.js";
 import { type AuthCtx, SYSTEM_ACTOR } from "../auth/identity.js";
 import { type KeyPolicy, requireRole } from "../auth/policy.js";
-import { checkKeyLimits, checkKeyPair, RSA_BITS } from "../crypto/key-limits.js";
+import { checkKeyLimits, checkKeyPair, precheckKeyDer, RSA_BITS } from "../crypto/key-limits.js";
 import { kwpWrap, rsaAesUnwrap, rsaAesWrap } from "../crypto/key-wrap.js";
 import { type KeyType, keyBits, keyFamily, publicKeyFromDer } from "../crypto/keygen.js";
-import { fail } from "../errors/registry.js";
+import { fail, isStrongroomError } from "../errors/registry.js";
 import { canProcess, IMPORT_KEY_NAME, type KeyRow, type KeyView, keyView, type ObjectRow, type Rotation } from "./key-model.js";
 import type { KeyService } from "./key-service.js";
 import type { KeyUse, KeyUseService } from "./key-use.js";
@@ -103,8 +103,11 @@ export async function checkMaterial(type: KeyType, material: Buffer): Promise<{ 
   }
   let k: KeyObject;
   try {
+    // Sized before OpenSSL reads it (key-limits.ts: an oversized key poisons the thread's OpenSSL error queue).
+    precheckKeyDer(material, "pkcs8", "held");
     k = createPrivateKey({ key: material, format: "der", type: "pkcs8" });
-  } catch {
+  } catch (e) {
+    if (isStrongroomError(e)) throw e;
     return bad("expected a PKCS#8 DER private key");
   }
   if (fam === "rsa") {
@@ -119,6 +122,21 @@ export async function checkMaterial(type: KeyType, material: Buffer): Promise<{ 
   checkKeyLimits(k, "held");
   await checkKeyPair(k);
   return { secret: k.export({ type: "pkcs8", format: "der" }), publicKey: createPublicKey(k).export({ type: "spki", format: "der" }) };
+}
+
+/**
+ * A caller's PEM public key (SubjectPublicKeyInfo or PKCS#1), its DER sized by precheckKeyDer before OpenSSL parses it
+ * (key-limits.ts: an oversized key poisons the thread's OpenSSL error queue). Exactly one PEM block.
+ */
+function wrappingPublicKey(pem: string): KeyObject {
+  const m = /^\s*-----BEGIN (PUBLIC KEY|RSA PUBLIC KEY)-----([A-Za-z0-9+/=\s]*)-----END (PUBLIC KEY|RSA PUBLIC KEY)-----\s*$/.exec(pem);
+  if (!m || m[1] !== m[3]) throw new Error("not a PEM public key");
+  const b64 = m[2].replace(/\s+/g, "");
+  if (b64.length % 4 !== 0 || !/^[A-Za-z0-9+/]*={0,2}$/.test(b64)) throw new Error("malformed base64");
+  const der = Buffer.from(b64, "base64");
+  const type = m[1] === "PUBLIC KEY" ? "spki" : "pkcs1";
+  precheckKeyDer(der, type === "spki" ? "spki" : "pkcs1-public", "held");
+  return createPublicKey({ key: der, format: "der", type });
 }
 
 const HOW_TO_IMPORT =
@@ -204,8 +222,9 @@ export class TransferService {
     if ("publicKey" in ref) {
       let pub: KeyObject;
       try {
-        pub = createPublicKey(ref.publicKey);
-      } catch {
+        pub = wrappingPublicKey(ref.publicKey);
+      } catch (e) {
+        if (isStrongroomError(e)) throw e;
         return fail("validation", { detail: "wrappingKey.publicKey: not a PEM public key (SubjectPublicKeyInfo or PKCS#1)" });
       }
       const bits = pub.asymmetricKeyDetails?.modulusLength ?? 0;

@@ -4,7 +4,7 @@ import { CertificationRequest } from "@peculiar/asn1-csr";
 import { RsaSaPssParams } from "@peculiar/asn1-rsa";
 import { AsnConvert } from "@peculiar/asn1-schema";
 import { AlgorithmIdentifier, type Name as AsnName, Extensions } from "@peculiar/asn1-x509";
-import { checkKeyLimits } from "../crypto/key-limits.js";
+import { checkKeyLimits, precheckKeyDer } from "../crypto/key-limits.js";
 import { isStrongroomError } from "../errors/registry.js";
 import { type Name, OID } from "./x509.js";
 
@@ -117,8 +117,11 @@ function pemBlocks(pem: string, labels: readonly string[]): Buffer[] {
 function importPublicKey(spki: Buffer): KeyObject {
   let key: KeyObject;
   try {
+    // Sized before OpenSSL reads it (key-limits.ts: an oversized key poisons the thread's OpenSSL error queue).
+    precheckKeyDer(spki, "spki", "certificate");
     key = createPublicKey({ key: spki, format: "der", type: "spki" });
-  } catch {
+  } catch (e) {
+    if (isStrongroomError(e)) throw new Error(String(e.params.detail));
     throw new Error("unreadable subject public key");
   }
   // The one rule for key sizes (src/crypto/key-limits.ts); its upper bound keeps verification cheap on untrusted input.

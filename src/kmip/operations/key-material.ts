@@ -1,6 +1,8 @@
 // Key Block encoding and decoding: KMIP Key Format Types ↔ the forms Strongroom stores (raw, PKCS#8, SubjectPublicKeyInfo).
 import { createPrivateKey, createPublicKey, type KeyObject, X509Certificate } from "node:crypto";
-import { checkKeyLimits, keySizeOf } from "../../crypto/key-limits.js";
+import { AsnConvert } from "@peculiar/asn1-schema";
+import { Certificate } from "@peculiar/asn1-x509";
+import { checkKeyLimits, keySizeOf, precheckKeyDer } from "../../crypto/key-limits.js";
 import { fail, isStrongroomError } from "../../errors/registry.js";
 import type { ObjectRow } from "../../keys/key-model.js";
 import type { ObjectAttributes } from "../../keys/key-service.js";
@@ -70,8 +72,13 @@ export function decodeKeyBlock(objectType: string, keyBlock: TtlvItem): DecodedM
         const type = fmt === F.PKCS_1 ? "pkcs1" : fmt === F.PKCS_8 ? "pkcs8" : fmt === F.ECPrivateKey ? "sec1" : null;
         if (!type)
           fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt ?? 0)} is not supported for private keys` });
-        k = createPrivateKey({ key: der, format: "der", type: type as "pkcs1" });
-        der.fill(0);
+        try {
+          // Sized before OpenSSL reads it (key-limits.ts: an oversized key poisons the thread's OpenSSL error queue).
+          precheckKeyDer(der, type === "pkcs1" ? "pkcs1-private" : (type as "pkcs8" | "sec1"), "registered");
+          k = createPrivateKey({ key: der, format: "der", type: type as "pkcs1" });
+        } finally {
+          der.fill(0);
+        }
       }
       const d = keyDetails(k, len);
       return {
@@ -91,6 +98,7 @@ export function decodeKeyBlock(objectType: string, keyBlock: TtlvItem): DecodedM
         const type = fmt === F.PKCS_1 ? "pkcs1" : fmt === F.X_509 ? "spki" : null;
         if (!type)
           fail("format_not_supported", { detail: `key format ${enumName(Tag.KeyFormatType, fmt ?? 0)} is not supported for public keys` });
+        precheckKeyDer(der, type === "pkcs1" ? "pkcs1-public" : "spki", "registered");
         k = createPublicKey({ key: der, format: "der", type: type as "pkcs1" });
       }
       const d = keyDetails(k, len);
@@ -113,9 +121,13 @@ export function decodeKeyBlock(objectType: string, keyBlock: TtlvItem): DecodedM
 /** A certificate's DER value and its public key. */
 export function decodeCertificate(der: Buffer): DecodedMaterial {
   try {
+    // The subject key is sized before OpenSSL reads it (key-limits.ts precheckKeyDer); the CA's ceiling applies.
+    const spki = AsnConvert.serialize(AsnConvert.parse(der, Certificate).tbsCertificate.subjectPublicKeyInfo);
+    precheckKeyDer(new Uint8Array(spki), "spki", "certificate");
     const cert = new X509Certificate(der);
     return { secret: Buffer.from(der), publicKey: cert.publicKey.export({ type: "spki", format: "der" }) };
-  } catch {
+  } catch (e) {
+    if (isStrongroomError(e)) throw e;
     return fail("validation", { detail: "Certificate Value is not an X.509 certificate" });
   }
 }

@@ -1,6 +1,7 @@
 // KMIP Transparent key formats (RSA, DSA, EC private/public): Key Material structures of Big Integers ↔ PKCS#8 / SubjectPublicKeyInfo DER.
 import { createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from "node:crypto";
 import { dsaComponents, dsaPrivateKey, dsaPublicKey } from "../../crypto/dsa-asn1.js";
+import { precheckDsaBits, precheckRsaModulus } from "../../crypto/key-limits.js";
 import { fail } from "../../errors/registry.js";
 import { Enum } from "../codec/tables.js";
 import { bigInt, find, ItemType, type StructureItem, struct, Tag, type TtlvItem } from "../codec/ttlv.js";
@@ -37,9 +38,24 @@ function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
   return r;
 }
 
+const bits = (n: bigint): number => (n <= 0n ? 0 : n.toString(2).length);
+
+/**
+ * The modulus size of a Transparent RSA key, checked before OpenSSL sees the key (key-limits.ts precheckKeyDer: an
+ * oversized key poisons the thread's OpenSSL error queue); the other parts may not be larger than the modulus.
+ */
+function rsaSize(km: TtlvItem): void {
+  const n = bits(component(km, Tag.Modulus, "Modulus"));
+  precheckRsaModulus(n, "registered");
+  for (const it of km.type === ItemType.Structure ? km.value : [])
+    if (it.type === ItemType.BigInteger && bits(it.value) > n)
+      fail("key_not_accepted", { detail: "the RSA key has parts larger than its modulus" });
+}
+
 /** The private key a Transparent RSA/DSA Private Key structure describes. */
 export function transparentPrivateKey(format: number, km: TtlvItem): KeyObject {
   if (format === F.TransparentRSAPrivateKey) {
+    rsaSize(km);
     const jwk: JsonWebKey = {
       kty: "RSA",
       n: b64u(component(km, Tag.Modulus, "Modulus")),
@@ -55,6 +71,7 @@ export function transparentPrivateKey(format: number, km: TtlvItem): KeyObject {
   }
   if (format === F.TransparentDSAPrivateKey) {
     const [p, q, g, x] = [component(km, Tag.P, "P"), component(km, Tag.Q, "Q"), component(km, Tag.G, "G"), component(km, Tag.X, "X")];
+    precheckDsaBits(bits(p));
     return dsaPrivateKey(p, q, g, x);
   }
   return fail("format_not_supported", { detail: "transparent private key format not supported" });
@@ -63,6 +80,7 @@ export function transparentPrivateKey(format: number, km: TtlvItem): KeyObject {
 /** The public key a Transparent RSA/DSA Public Key structure describes. */
 export function transparentPublicKey(format: number, km: TtlvItem): KeyObject {
   if (format === F.TransparentRSAPublicKey) {
+    rsaSize(km);
     const jwk: JsonWebKey = {
       kty: "RSA",
       n: b64u(component(km, Tag.Modulus, "Modulus")),
@@ -72,6 +90,7 @@ export function transparentPublicKey(format: number, km: TtlvItem): KeyObject {
   }
   if (format === F.TransparentDSAPublicKey) {
     const [p, q, g, y] = [component(km, Tag.P, "P"), component(km, Tag.Q, "Q"), component(km, Tag.G, "G"), component(km, Tag.Y, "Y")];
+    precheckDsaBits(bits(p));
     return dsaPublicKey(p, q, g, y);
   }
   return fail("format_not_supported", { detail: "transparent public key format not supported" });
