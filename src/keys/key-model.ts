@@ -160,25 +160,27 @@ export const stateAtSql = (o: string, now: string): string =>
 export const canProtect = (s: KeyState): boolean => s === "Active";
 export const canProcess = (s: KeyState): boolean => s === "Active" || s === "Deactivated" || s === "Compromised";
 
-/** A KMIP Boolean attribute stored by the KMIP layer (TTLV, base64) in the object's attributes, if set. */
-export function storedKmipBoolean(o: ObjectRow, name: string): boolean | undefined {
+/**
+ * The 8-byte value of a one-valued KMIP attribute stored by the KMIP layer (TTLV, base64) in the object's attributes,
+ * if set with the expected TTLV type. Checked on every use: no JSON parse for the many objects without the attribute.
+ */
+function storedKmipScalar(o: ObjectRow, name: string, ttlvType: number): Buffer | undefined {
   if (!o.attributes.includes(`"${name}"`)) return undefined;
   const v = (JSON.parse(o.attributes) as { kmip?: Record<string, string[]> }).kmip?.[name]?.[0];
   if (!v) return undefined;
   const b = Buffer.from(v, "base64");
-  // 3-byte tag, type 0x06 (Boolean), length 8, 8-byte value.
-  if (b.length !== 16 || b[3] !== 0x06) return undefined;
-  return b.readBigUInt64BE(8) !== 0n;
+  // 3-byte tag, 1-byte type, 4-byte length 8, 8-byte value.
+  return b.length === 16 && b[3] === ttlvType ? b : undefined;
 }
 
-/** A KMIP Date-Time attribute stored by the KMIP layer (e.g. Protect Stop Date), in milliseconds, if set. */
+/** A KMIP Boolean attribute (e.g. Extractable), if set. */
+export function storedKmipBoolean(o: ObjectRow, name: string): boolean | undefined {
+  const b = storedKmipScalar(o, name, 0x06);
+  return b === undefined ? undefined : b.readBigUInt64BE(8) !== 0n;
+}
+
+/** A KMIP Date-Time attribute (e.g. Protect Stop Date), in milliseconds, if set. */
 export function storedKmipDate(o: ObjectRow, name: string): number | undefined {
-  // Checked on every protect/process use: no JSON parse for the many objects without the attribute.
-  if (!o.attributes.includes(`"${name}"`)) return undefined;
-  const v = (JSON.parse(o.attributes) as { kmip?: Record<string, string[]> }).kmip?.[name]?.[0];
-  if (!v) return undefined;
-  const b = Buffer.from(v, "base64");
-  // 3-byte tag, type 0x09 (Date-Time), length 8, 8-byte value in seconds.
-  if (b.length !== 16 || b[3] !== 0x09) return undefined;
-  return Number(b.readBigInt64BE(8)) * 1000;
+  const b = storedKmipScalar(o, name, 0x09);
+  return b === undefined ? undefined : Number(b.readBigInt64BE(8)) * 1000;
 }
